@@ -1,0 +1,49 @@
+"""RLMRec-Gen: masked-node reconstruction of profile embeddings from CF embeddings
+(paper eq. 9; reference ``*_gene`` models; RLMREC.md section 7)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from rlmrec.align.base import Alignment, profile_mlp
+from rlmrec.losses import reconstruction_contrast
+from rlmrec.models.base import Batch
+
+
+@dataclass
+class GenConfig:
+    mask_ratio: float = 0.1  # share of ALL nodes (users and items) masked per batch
+    recon_weight: float = 0.1  # weight of the reconstruction contrast
+    re_temperature: float = 0.2  # its temperature
+
+
+class GenerativeAlignment(Alignment):
+    """Each batch, ``mask_ratio`` of all nodes, drawn uniformly without replacement,
+    get one learnable mask token (zeros at start) as layer-0 embedding; an MLP maps
+    their final embeddings to profile space, scored by a contrast over the masked set:
+
+    ``recon_weight * reconstruction_contrast(MLP(e_masked), s_masked, re_temperature)``.
+    """
+
+    def __init__(self, cfg: GenConfig, user_prf: Tensor, item_prf: Tensor, out_dim: int, embedding_size: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.register_buffer("prf", torch.cat([user_prf, item_prf]), persistent=False)
+        self.mask_token = nn.Parameter(torch.zeros(1, embedding_size))
+        self.mlp = profile_mlp(out_dim, self.prf.shape[1])
+
+    def prepare(self, ego: Tensor) -> tuple[Tensor, Tensor]:
+        n = ego.shape[0]
+        n_masked = max(int(n * self.cfg.mask_ratio), 1)  # the reference's count
+        seeds = torch.randperm(n, device=ego.device)[:n_masked]
+        masked = torch.zeros(n, 1, dtype=torch.bool, device=ego.device)
+        masked[seeds] = True
+        return torch.where(masked, self.mask_token, ego), seeds
+
+    def loss(self, final: Tensor, batch: Batch, state: Tensor) -> dict[str, Tensor]:
+        seeds = state
+        recon = reconstruction_contrast(self.mlp(final[seeds]), self.prf[seeds], self.cfg.re_temperature)
+        return {"recon": self.cfg.recon_weight * recon}

@@ -1,0 +1,207 @@
+"""The in-memory dataset every model trains on, and its loader.
+
+A dataset is a folder in the RLMRec layout: ``trn_mat.pkl``/``val_mat.pkl``/
+``tst_mat.pkl`` (scipy sparse users x items matrices) and, optionally,
+``usr_emb_np.pkl``/``itm_emb_np.pkl`` (profile embeddings) and
+``usr_prf.pkl``/``itm_prf.pkl`` (LLM-generated profiles). Every file goes
+through :func:`safe_load` and is validated here, so models can trust a
+:class:`Dataset` and the user gets a one-line :class:`DataError` instead.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from rlmrec.data.safe_pickle import safe_load
+from rlmrec.errors import DataError
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Binarized interaction splits plus optional profile embeddings.
+
+    ``train``/``valid``/``test`` are ``float32`` CSR matrices (users x items) with
+    sorted indices and 1.0 entries. ``user_emb``/``item_emb`` are ``float32``
+    arrays ``[n_users, d]`` / ``[n_items, d]`` or ``None`` when absent.
+    """
+
+    name: str
+    train: sp.csr_matrix
+    valid: sp.csr_matrix
+    test: sp.csr_matrix
+    user_emb: np.ndarray | None = None
+    item_emb: np.ndarray | None = None
+    path: Path | None = None
+
+    @property
+    def n_users(self) -> int:
+        return int(self.train.shape[0])
+
+    @property
+    def n_items(self) -> int:
+        return int(self.train.shape[1])
+
+    @property
+    def has_embeddings(self) -> bool:
+        return self.user_emb is not None and self.item_emb is not None
+
+
+ENV_VAR = "RLMREC_DATA"
+SPLIT_FILES = ("trn_mat.pkl", "val_mat.pkl", "tst_mat.pkl")
+EMB_FILES = ("usr_emb_np.pkl", "itm_emb_np.pkl")
+_DOWNLOAD_HINT = (
+    "Download the published amazon/yelp/steam data (data.zip of the archive.org item "
+    "rlmrec_data) and unzip it under {root}, or pass --data-root / set " + ENV_VAR
+)
+
+
+def resolve_data_root(data_root: str | Path | None = None) -> Path:
+    """Where dataset folders live: explicit argument > ``$RLMREC_DATA`` > ``./data``."""
+    chosen = data_root if data_root is not None else os.environ.get(ENV_VAR) or "data"
+    # Absolute, so messages and later chdirs cannot make it ambiguous.
+    return Path(chosen).expanduser().absolute()
+
+
+def _type_name(obj: object) -> str:
+    return f"{type(obj).__module__}.{type(obj).__qualname__}"
+
+
+def _load_split(file: Path) -> sp.csr_matrix:
+    """One interaction split as a canonical binary float32 CSR matrix."""
+    obj: Any = safe_load(file)
+    if not sp.issparse(obj):
+        raise DataError(
+            f"{file}: expected a scipy sparse users x items matrix, got {_type_name(obj)}; "
+            "save it as a scipy.sparse coo/csr matrix"
+        )
+    if obj.ndim != 2:
+        raise DataError(f"{file}: expected a 2-D users x items matrix, got shape {obj.shape}")
+    mat = sp.csr_matrix(obj)  # also turns csr/coo *arrays* into the matrix type
+    mat.sum_duplicates()
+    if mat.dtype.kind not in "biuf":
+        raise DataError(f"{file}: interaction values have dtype {mat.dtype}; expected numbers")
+    # Checked before the float32 cast, which would turn huge finite values into inf.
+    if not np.isfinite(mat.data).all():
+        raise DataError(f"{file}: non-finite values (NaN/inf) among the stored interactions")
+    # Implicit feedback: any non-zero (rating, count, duplicate) is one interaction.
+    mat.data = (mat.data != 0).astype(np.float32)
+    mat.eliminate_zeros()
+    mat.sort_indices()
+    return mat
+
+
+def _load_embedding(file: Path, rows: int, what: str) -> np.ndarray:
+    """A ``[rows, dim]`` float32 C-contiguous embedding table."""
+    obj = safe_load(file)
+    if not isinstance(obj, np.ndarray):
+        raise DataError(f"{file}: expected a numpy array [n_{what}s, dim], got {_type_name(obj)}")
+    if obj.ndim != 2:
+        raise DataError(f"{file}: expected a 2-D array [n_{what}s, dim], got shape {obj.shape}")
+    if obj.dtype.kind not in "iuf":
+        raise DataError(f"{file}: expected float values, got dtype {obj.dtype}")
+    emb = np.ascontiguousarray(obj, dtype=np.float32)
+    if not np.isfinite(emb).all():
+        raise DataError(f"{file}: non-finite values (NaN/inf, or too large for float32); regenerate it")
+    if emb.shape[0] != rows:
+        raise DataError(
+            f"{file}: {emb.shape[0]} rows but the interaction matrices have {rows} {what}s; "
+            "the embeddings belong to a different dataset or id mapping"
+        )
+    return emb
+
+
+def load_folder(path: Path, name: str | None = None) -> Dataset:
+    """Load and validate one dataset folder (see the module docstring for the layout)."""
+    path = Path(path)
+    for fname in SPLIT_FILES:
+        if not (path / fname).is_file():
+            raise DataError(
+                f"{path / fname}: missing; a dataset folder needs {', '.join(SPLIT_FILES)}"
+            )
+    trn_file = path / SPLIT_FILES[0]
+    train, valid, test = (_load_split(path / fname) for fname in SPLIT_FILES)
+    for fname, mat in zip(SPLIT_FILES[1:], (valid, test)):
+        if mat.shape != train.shape:
+            raise DataError(
+                f"{path / fname}: shape {mat.shape} differs from {trn_file.name} shape "
+                f"{train.shape}; all splits must index the same users and items"
+            )
+    if train.nnz == 0:
+        raise DataError(f"{trn_file}: zero training interactions; nothing to train on")
+
+    usr_file, itm_file = (path / fname for fname in EMB_FILES)
+    user_emb = item_emb = None
+    if usr_file.exists() or itm_file.exists():
+        missing, present = (itm_file, usr_file) if usr_file.exists() else (usr_file, itm_file)
+        if not missing.exists():
+            raise DataError(
+                f"{missing}: missing but {present.name} exists; provide both embeddings or neither"
+            )
+        user_emb = _load_embedding(usr_file, train.shape[0], "user")
+        item_emb = _load_embedding(itm_file, train.shape[1], "item")
+        if user_emb.shape[1] != item_emb.shape[1]:
+            raise DataError(
+                f"{itm_file}: embedding dim {item_emb.shape[1]} differs from {usr_file.name} "
+                f"dim {user_emb.shape[1]}; both must come from the same text encoder"
+            )
+    return Dataset(
+        name=name or path.name, train=train, valid=valid, test=test,
+        user_emb=user_emb, item_emb=item_emb, path=path,
+    )  # fmt: skip
+
+
+def available_datasets(root: Path) -> list[str]:
+    """Sub-folders of ``root`` that look like datasets (contain ``trn_mat.pkl``)."""
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / SPLIT_FILES[0]).is_file())
+
+
+def load_dataset(name: str, data_root: str | Path | None = None) -> Dataset:
+    """A dataset folder ``<data_root>/<name>``, or the built-in ``demo``."""
+    if not name or name.startswith(".") or "/" in name or "\\" in name or os.sep in name:
+        raise DataError(
+            f"invalid dataset name {name!r}: give a folder name under the data root "
+            "(no path separators, not starting with '.')"
+        )
+    root = resolve_data_root(data_root)
+    if (root / name).is_dir():
+        return load_folder(root / name, name)
+    if name == "demo":
+        from rlmrec.data.demo import make_demo  # lazy: only the demo needs it
+
+        demo: Dataset = make_demo().dataset
+        return demo
+    found = ", ".join(available_datasets(root)) or "none"
+    raise DataError(
+        f"unknown dataset {name!r} under {root} (available: {found}; built-in: demo). "
+        + _DOWNLOAD_HINT.format(root=root)
+    )
+
+
+def load_profiles(path: Path) -> dict[int, dict[str, str]]:
+    """``usr_prf.pkl``/``itm_prf.pkl``: ``{index: {"profile": str, "reasoning": str}}``.
+
+    ``reasoning`` is optional (``""`` when absent); other keys are dropped.
+    """
+    path = Path(path)
+    obj = safe_load(path)
+    if not isinstance(obj, dict):
+        raise DataError(f"{path}: expected a dict index -> profile, got {_type_name(obj)}")
+    profiles: dict[int, dict[str, str]] = {}
+    for key, value in obj.items():
+        if isinstance(key, bool) or not isinstance(key, (int, np.integer)):
+            raise DataError(f"{path}: key {key!r} is not an integer user/item index")
+        if not isinstance(value, dict) or not isinstance(value.get("profile"), str):
+            raise DataError(f"{path}: entry {key} has no string 'profile' field")
+        reasoning = value.get("reasoning", "")
+        if not isinstance(reasoning, str):
+            raise DataError(f"{path}: entry {key} has a non-string 'reasoning' field")
+        profiles[int(key)] = {"profile": value["profile"], "reasoning": reasoning}
+    return profiles

@@ -1,0 +1,19 @@
+"""User-facing errors: each one renders as a single line, never a traceback."""
+
+from __future__ import annotations
+
+
+class RLMRecError(Exception):
+    """A mistake the user can fix (bad input, unknown name, missing file).
+
+    The CLI prints ``str(error)`` on one line and exits non-zero; anything else
+    that escapes is a bug and keeps its traceback.
+    """
+
+
+class DataError(RLMRecError):
+    """A dataset folder or file is missing, malformed or inconsistent."""
+
+
+class ConfigError(RLMRecError):
+    """An unknown model, variant or configuration key, or a bad value."""

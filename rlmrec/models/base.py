@@ -1,0 +1,68 @@
+"""The backbone interface that RLMRec's alignments wrap.
+
+A backbone turns layer-0 ID embeddings into final embeddings by graph propagation
+and defines its own training loss. The alignments only see those two tensors, which
+is what makes RLMRec model-agnostic (paper section 3.4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from rlmrec.losses import bpr_loss
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One batch of (user, positive item, negative item) triples, on the device.
+
+    Item indices are item ids (``0..I-1``), not graph node ids.
+    """
+
+    users: Tensor
+    pos: Tensor
+    neg: Tensor
+
+    def __len__(self) -> int:
+        return int(self.users.numel())
+
+
+class Backbone(nn.Module):
+    """Layer-0 embeddings in, final embeddings out, plus the backbone's own loss."""
+
+    def __init__(self, n_users: int, n_items: int, embedding_size: int) -> None:
+        super().__init__()
+        self.n_users = n_users
+        self.n_items = n_items
+        self.embedding_size = embedding_size
+        # Xavier-uniform, as the reference initializes every ID table.
+        self.user_embeds = nn.Parameter(nn.init.xavier_uniform_(torch.empty(n_users, embedding_size)))
+        self.item_embeds = nn.Parameter(nn.init.xavier_uniform_(torch.empty(n_items, embedding_size)))
+
+    @property
+    def out_dim(self) -> int:
+        """Size of a final embedding (the alignments size their MLPs from it)."""
+        return self.embedding_size
+
+    def layer0(self) -> Tensor:
+        """All nodes' layer-0 embeddings, users first: ``[U + I, embedding_size]``."""
+        return torch.cat([self.user_embeds, self.item_embeds], dim=0)
+
+    def propagate(self, ego: Tensor, training: bool) -> Tensor:
+        """Final embeddings ``[U + I, out_dim]`` from layer-0 embeddings ``ego``."""
+        raise NotImplementedError
+
+    def train_losses(self, ego: Tensor, batch: Batch) -> tuple[dict[str, Tensor], Tensor]:
+        """The backbone's loss terms (without regularization) and the final
+        embeddings of its main, unperturbed pass, which the alignments use.
+
+        The default is BPR on one training pass; backbones with extra views
+        (SGL, SimGCL, ...) override this.
+        """
+        final = self.propagate(ego, training=True)
+        users, items = final[: self.n_users], final[self.n_users :]
+        bpr = bpr_loss(users[batch.users], items[batch.pos], items[batch.neg])
+        return {"bpr": bpr}, final

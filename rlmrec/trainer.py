@@ -1,0 +1,210 @@
+"""The training protocol of the reference (RLMREC.md sections 3-4), made fast.
+
+One epoch: a fresh negative per training interaction, a shuffle, batches sliced
+from device tensors, one full-graph forward per batch. Validation every
+``test_step`` epochs from epoch 0; early stopping on validation Recall@K (the
+last K); the best state is restored and evaluated once on the test split.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rlmrec.config import RunConfig
+from rlmrec.data.dataset import Dataset
+from rlmrec.device import resolve_device, seed_everything, tune_cpu_allocator
+from rlmrec.errors import DataError
+from rlmrec.events import EpochEnded, Evaluated, Listener, RunFinished, RunStarted, Tested
+from rlmrec.metrics import EvalResult, Evaluator
+from rlmrec.models import Batch
+from rlmrec.recommender import Recommender
+from rlmrec.registry import build_model
+from rlmrec.sampling import NegativeSampler
+
+
+@dataclass
+class TrainResult:
+    config: dict[str, Any]
+    best_epoch: int
+    epochs_run: int
+    valid_metrics: dict[str, float]
+    test_metrics: dict[str, float]
+    test: EvalResult
+    seconds: float
+    timings: dict[str, float]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    out_dir: Path | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready: config, metrics and timings (per-user values excluded)."""
+        return {
+            "config": self.config,
+            "best_epoch": self.best_epoch,
+            "epochs_run": self.epochs_run,
+            "valid": self.valid_metrics,
+            "test": self.test_metrics,
+            "seconds": round(self.seconds, 3),
+            "timings": self.timings,
+            "out_dir": str(self.out_dir) if self.out_dir else None,
+        }
+
+
+class Trainer:
+    """Trains one :class:`RunConfig` on one :class:`Dataset`."""
+
+    def __init__(self, cfg: RunConfig, dataset: Dataset, listeners: Iterable[Listener] = (), out_dir: Path | None = None) -> None:
+        self.cfg = cfg
+        self.dataset = dataset
+        self.listeners = list(listeners)
+        self.out_dir = out_dir
+        self.device = resolve_device(cfg.train.device)
+        if self.device.type == "cpu":
+            tune_cpu_allocator()
+        if dataset.valid.nnz == 0:
+            raise DataError(f"{dataset.name}: the validation split is empty; early stopping needs it")
+        self.rng = seed_everything(cfg.train.seed)
+        self.model: Recommender = build_model(cfg.model, cfg.variant, cfg.model_cfg, cfg.align_cfg, dataset, self.device)
+        t = cfg.train
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        self.sampler = NegativeSampler(dataset.train)
+        self._users = torch.from_numpy(self.sampler.users).to(self.device)
+        self._items = torch.from_numpy(self.sampler.items).to(self.device)
+        self.valid_eval = Evaluator(dataset.valid, dataset.train, t.topk, self.device)
+        test_exclude = dataset.train + dataset.valid if t.test_mask_valid else dataset.train
+        self.test_eval = Evaluator(dataset.test, test_exclude, t.topk, self.device)
+        self.selection = f"recall@{t.topk[-1]}"
+
+    def _emit(self, event: Any) -> None:
+        for listener in self.listeners:
+            listener(event)
+
+    @property
+    def n_batches(self) -> int:
+        return -(-len(self.sampler) // self.cfg.train.batch_size)
+
+    def train_epoch(self) -> dict[str, float]:
+        """One pass over all training interactions; mean of each loss term."""
+        self.model.train()
+        negs = torch.from_numpy(self.sampler.sample(self.rng)).to(self.device)
+        order = torch.randperm(len(self.sampler), device=self.device)
+        bs = self.cfg.train.batch_size
+        totals: dict[str, torch.Tensor] = {}
+        for start in range(0, len(order), bs):
+            idx = order[start : start + bs]
+            losses = self.model.train_losses(Batch(self._users[idx], self._items[idx], negs[idx]))
+            loss = torch.stack(list(losses.values())).sum()
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            # Accumulate on the device: no host sync per batch.
+            for name, value in losses.items():
+                v = value.detach()
+                totals[name] = totals[name] + v if name in totals else v
+        n = self.n_batches
+        return {name: float(v) / n for name, v in totals.items()}
+
+    def evaluate(self, split: str = "valid") -> EvalResult:
+        self.model.eval()
+        users, items = self.model.embeddings()
+        return (self.valid_eval if split == "valid" else self.test_eval)(users, items)
+
+    def fit(self) -> TrainResult:
+        t = self.cfg.train
+        started = time.perf_counter()
+        self._emit(
+            RunStarted(
+                config=self.cfg.to_dict(),
+                device=str(self.device),
+                n_users=self.dataset.n_users,
+                n_items=self.dataset.n_items,
+                n_train=len(self.sampler),
+                n_batches=self.n_batches,
+                n_params=sum(p.numel() for p in self.model.parameters()),
+            )
+        )
+        best_value, best_epoch, best_state, best_valid = -float("inf"), -1, None, {}
+        patience_used, epoch, train_s, eval_s, n_evals = 0, -1, 0.0, 0.0, 0
+        history: list[dict[str, Any]] = []
+        for epoch in range(t.epochs):
+            tick = time.perf_counter()
+            losses = self.train_epoch()
+            seconds = time.perf_counter() - tick
+            train_s += seconds
+            history.append({"epoch": epoch, "losses": losses, "seconds": seconds})
+            self._emit(EpochEnded(epoch, losses, seconds))
+            if epoch % t.test_step:
+                continue
+            tick = time.perf_counter()
+            result = self.evaluate("valid")
+            seconds = time.perf_counter() - tick
+            eval_s, n_evals = eval_s + seconds, n_evals + 1
+            value = result.metrics[self.selection]
+            improved = value > best_value  # strictly better, as the reference
+            if improved:
+                best_value, best_epoch, best_valid, patience_used = value, epoch, result.metrics, 0
+                best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            else:
+                patience_used += 1
+            history[-1]["valid"] = result.metrics
+            self._emit(Evaluated(epoch, result.metrics, seconds, improved, best_epoch, best_value, t.patience - patience_used))
+            if patience_used >= t.patience:
+                break
+        assert best_state is not None  # epoch 0 is always evaluated
+        self.model.load_state_dict(best_state)
+        tick = time.perf_counter()
+        test = self.evaluate("test")
+        self._emit(Tested(best_epoch, test.metrics, time.perf_counter() - tick))
+        timings = {
+            "train_s_per_epoch": train_s / max(epoch + 1, 1),
+            "eval_s_per_pass": eval_s / max(n_evals, 1),
+        }
+        result = TrainResult(
+            config=self.cfg.to_dict(),
+            best_epoch=best_epoch,
+            epochs_run=epoch + 1,
+            valid_metrics=best_valid,
+            test_metrics=test.metrics,
+            test=test,
+            seconds=time.perf_counter() - started,
+            timings=timings,
+            history=history,
+            out_dir=self.out_dir,
+        )
+        if self.out_dir is not None:
+            save_artifacts(result, best_state, self.out_dir)
+        self._emit(RunFinished(best_epoch, epoch + 1, test.metrics, result.seconds, patience_used >= t.patience, timings))
+        return result
+
+
+def save_artifacts(result: TrainResult, state: dict[str, torch.Tensor], out_dir: Path) -> None:
+    """``best.pt`` (the restored state), ``test_per_user.npz`` (per-user test metrics
+    for paired significance tests) and ``result.json``; each written to a temporary
+    name first and renamed, so a crash never leaves a half-written file."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    def atomic(name: str, write: Any) -> None:
+        tmp = out_dir / f".{name}.tmp"
+        write(tmp)
+        tmp.replace(out_dir / name)
+
+    atomic("best.pt", lambda p: torch.save({k: v.cpu() for k, v in state.items()}, p))
+
+    def write_npz(p: Path) -> None:
+        with open(p, "wb") as f:
+            np.savez_compressed(f, users=result.test.users, **result.test.per_user)
+
+    atomic("test_per_user.npz", write_npz)
+    atomic("result.json", lambda p: p.write_text(json.dumps({**result.summary(), "history": result.history}, indent=2)))
+
+
+def train(cfg: RunConfig, dataset: Dataset, listeners: Iterable[Listener] = (), out_dir: Path | None = None) -> TrainResult:
+    """Train, early-stop, restore the best state and test: the whole protocol."""
+    return Trainer(cfg, dataset, listeners, out_dir).fit()
