@@ -6,7 +6,7 @@ Node order is users ``0..U-1`` then items ``U..U+I-1`` (RLMREC.md section 2).
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -85,6 +85,7 @@ class Graph:
     values: Tensor
     perm: Tensor
     n_nodes: int
+    _rng: np.random.Generator | None = field(default=None, repr=False)
 
     @classmethod
     def from_scipy(cls, adj: sp.csr_matrix, device: torch.device | str = "cpu") -> Graph:
@@ -118,13 +119,22 @@ class Graph:
         a_t = a if values is None else _csr(self.crow, self.col, v[self.perm], self.n_nodes)
         return GraphOperator(a, a_t)
 
-    def dropped(self, keep_rate: float, generator: torch.Generator | None = None) -> GraphOperator:
+    def dropped(self, keep_rate: float) -> GraphOperator:
         """Edge dropout as in the reference: each stored entry (both directions
         independently) survives with probability ``keep_rate``; values are not rescaled."""
         if keep_rate >= 1.0:
             return self.operator()
-        keep = torch.rand(self.nnz, device=self.device, generator=generator) < keep_rate
-        return self.operator(self.values * keep)
+        return self.operator(torch.where(self._uniform() < keep_rate, self.values, 0.0))
+
+    def _uniform(self) -> Tensor:
+        """One uniform draw per stored entry. On CPU, NumPy's PCG64 is twice as fast
+        as torch's Mersenne Twister here; its stream is seeded from torch's RNG, so
+        ``torch.manual_seed`` still determines every draw."""
+        if self.device.type != "cpu":
+            return torch.rand(self.nnz, device=self.device)
+        if self._rng is None:
+            self._rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,))))
+        return torch.from_numpy(self._rng.random(self.nnz, dtype=np.float32))
 
 
 @dataclass

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from rlmrec.align.base import Alignment, profile_mlp
 from rlmrec.losses import info_nce
-from rlmrec.models.base import Batch
+from rlmrec.models.base import Batch, pick_rows
 
 
 @dataclass
@@ -41,15 +41,13 @@ class ContrastiveAlignment(Alignment):
         self.mlp = profile_mlp(user_prf.shape[1], out_dim)
 
     def loss(self, final: Tensor, batch: Batch, state: Any) -> dict[str, Tensor]:
-        n_users = self.user_prf.shape[0]
-        users, items = final[:n_users], final[n_users:]
-        anc, pos, neg = users[batch.users], items[batch.pos], items[batch.neg]
-
+        anc, pos, neg = pick_rows(final, batch, self.user_prf.shape[0])
         user_p = self.mlp(self.user_prf)
         distinct, where = torch.unique(torch.cat([batch.pos, batch.neg]), return_inverse=True)
-        item_p = self.mlp(self.item_prf[distinct])
-        pos_p, neg_p = item_p[where[: len(batch)]], item_p[where[len(batch) :]]
+        item_p = self.mlp(self.item_prf.index_select(0, distinct)).index_select(0, where)
+        pos_p, neg_p = item_p.split(len(batch))
 
         t = self.cfg.kd_temperature
-        kd = info_nce(anc, user_p[batch.users], user_p, t) + info_nce(pos, pos_p, pos_p, t) + info_nce(neg, neg_p, neg_p, t)
+        anc_p = user_p.index_select(0, batch.users)
+        kd = info_nce(anc, anc_p, user_p, t) + info_nce(pos, pos_p, pos_p, t) + info_nce(neg, neg_p, neg_p, t)
         return {"kd": self.cfg.kd_weight * kd / len(batch)}

@@ -45,5 +45,6 @@ class GenerativeAlignment(Alignment):
 
     def loss(self, final: Tensor, batch: Batch, state: Tensor) -> dict[str, Tensor]:
         seeds = state
-        recon = reconstruction_contrast(self.mlp(final[seeds]), self.prf[seeds], self.cfg.re_temperature)
+        predicted = self.mlp(final.index_select(0, seeds))
+        recon = reconstruction_contrast(predicted, self.prf.index_select(0, seeds), self.cfg.re_temperature)
         return {"recon": self.cfg.recon_weight * recon}

@@ -30,6 +30,19 @@ class Batch:
         return int(self.users.numel())
 
 
+def pick_rows(final: Tensor, batch: Batch, n_users: int) -> tuple[Tensor, Tensor, Tensor]:
+    """The batch's user, positive and negative rows of the node matrix ``final``.
+
+    One ``index_select`` instead of three advanced-indexing gathers through
+    user/item slices: on CPU its backward (``index_add_``) is 3-4x faster than
+    advanced indexing's ``index_put_``, and there is one zero-filled gradient
+    buffer instead of three.
+    """
+    nodes = torch.cat([batch.users, batch.pos + n_users, batch.neg + n_users])
+    anc, pos, neg = final.index_select(0, nodes).split(len(batch))
+    return anc, pos, neg
+
+
 class Backbone(nn.Module):
     """Layer-0 embeddings in, final embeddings out, plus the backbone's own loss."""
 
@@ -63,6 +76,5 @@ class Backbone(nn.Module):
         (SGL, SimGCL, ...) override this.
         """
         final = self.propagate(ego, training=True)
-        users, items = final[: self.n_users], final[self.n_users :]
-        bpr = bpr_loss(users[batch.users], items[batch.pos], items[batch.neg])
-        return {"bpr": bpr}, final
+        anc, pos, neg = pick_rows(final, batch, self.n_users)
+        return {"bpr": bpr_loss(anc, pos, neg)}, final
