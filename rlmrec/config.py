@@ -71,7 +71,8 @@ class RunConfig:
 def canonical_variant(variant: str) -> str:
     v = VARIANT_ALIASES.get(variant.lower(), variant.lower())
     if v not in VARIANTS:
-        raise ConfigError(f"unknown variant '{variant}'{_suggest(variant, [*VARIANTS, *VARIANT_ALIASES])}; choose one of: base, con (plus), gen (gene)")
+        hint = _suggest(variant, [*VARIANTS, *VARIANT_ALIASES])
+        raise ConfigError(f"unknown variant '{variant}'{hint}; choose one of: base, con (plus), gen (gene)")
     return v
 
 
@@ -132,9 +133,11 @@ def parse_value(key: str, raw: Any, kind: Any) -> Any:
                 return False
             raise ValueError
         if kind is int:
+            if isinstance(raw, str) and not raw.strip().lstrip("+-").isdigit():
+                raw = float(raw)  # "1e3" is an integer; "2.5" and "5e-1" are not
             if isinstance(raw, float) and not raw.is_integer():
                 raise ValueError
-            return int(float(raw)) if isinstance(raw, str) and "e" in raw.lower() else int(raw)
+            return int(raw)
         if kind is float:
             return float(raw)
         if origin is tuple:
@@ -160,8 +163,9 @@ def apply(cfg: RunConfig, values: dict[str, Any], source: str) -> None:
                 break
         else:
             keys = valid_keys(cfg)
+            hint = _suggest(key, keys)
             raise ConfigError(
-                f"unknown {source} key '{key}'{_suggest(key, keys)} for {cfg.model}/{cfg.variant}; valid keys: {', '.join(keys)}"
+                f"unknown {source} key '{key}'{hint} for {cfg.model}/{cfg.variant}; valid keys: {', '.join(keys)}"
             )
 
 

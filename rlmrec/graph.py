@@ -6,7 +6,7 @@ Node order is users ``0..U-1`` then items ``U..U+I-1`` (RLMREC.md section 2).
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -56,12 +56,12 @@ class _SymmetricPatternSpMM(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor, a: Tensor, a_t: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx, x: Tensor, a: Tensor, a_t: Tensor) -> Tensor:
         ctx.a_t = a_t
         return torch.sparse.mm(a, x)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:  # type: ignore[override]
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:
         return torch.sparse.mm(ctx.a_t, grad.contiguous()), None, None
 
 
@@ -85,7 +85,6 @@ class Graph:
     values: Tensor
     perm: Tensor
     n_nodes: int
-    _rng: np.random.Generator | None = field(default=None, repr=False)
 
     @classmethod
     def from_scipy(cls, adj: sp.csr_matrix, device: torch.device | str = "cpu") -> Graph:
@@ -128,13 +127,13 @@ class Graph:
 
     def _uniform(self) -> Tensor:
         """One uniform draw per stored entry. On CPU, NumPy's PCG64 is twice as fast
-        as torch's Mersenne Twister here; its stream is seeded from torch's RNG, so
-        ``torch.manual_seed`` still determines every draw."""
+        as torch's Mersenne Twister here; it is reseeded from torch's RNG on every
+        call, so ``torch.manual_seed`` determines every draw and there is no extra
+        RNG state to checkpoint."""
         if self.device.type != "cpu":
             return torch.rand(self.nnz, device=self.device)
-        if self._rng is None:
-            self._rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,))))
-        return torch.from_numpy(self._rng.random(self.nnz, dtype=np.float32))
+        rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,))))
+        return torch.from_numpy(rng.random(self.nnz, dtype=np.float32))
 
 
 @dataclass

@@ -83,13 +83,13 @@ def _blocked_lse_sum(a: Tensor, pool: Tensor, t: float, with_grad: bool) -> tupl
 
 class _SummedPoolLogSumExp(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, a: Tensor, pool: Tensor, temperature: float) -> Tensor:  # type: ignore[override]
+    def forward(ctx, a: Tensor, pool: Tensor, temperature: float) -> Tensor:
         total, grad_a, grad_pool = _blocked_lse_sum(a, pool, temperature, with_grad=True)
         ctx.save_for_backward(grad_a, grad_pool)
         return total
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor, None]:  # type: ignore[override]
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor, None]:
         grad_a, grad_pool = ctx.saved_tensors
         return grad_a * grad, grad_pool * grad, None
 

@@ -54,6 +54,7 @@ class Evaluator:
         split.sort_indices()
         self.ks = tuple(ks)
         self.k_max = max(ks)
+        self.metric_names = [f"{m}@{k}" for k in self.ks for m in ("recall", "ndcg")]
         self.device = device
         self.n_items = int(split.shape[1])
         n_rel = np.diff(split.indptr)
@@ -78,8 +79,11 @@ class Evaluator:
             )
 
     def __call__(self, user_emb: Tensor, item_emb: Tensor) -> EvalResult:
+        if not self._chunks:  # nobody to evaluate: undefined, not zero
+            nan = float("nan")
+            return EvalResult({name: nan for name in self.metric_names}, self.users, {})
         item_t = item_emb.t().contiguous()
-        buf = torch.empty(len(self._chunks[0][0]), self.n_items, device=self.device)
+        buf = torch.empty(len(self._chunks[0][0]), self.n_items, device=self.device, dtype=user_emb.dtype)
         hits = torch.empty(len(self.users), self.k_max, device=self.device)
         start = 0
         for users, rows, cols in self._chunks:

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from rlmrec.align import ContrastiveAlignment, GenerativeAlignment
+from rlmrec.align import Alignment, ContrastiveAlignment, GenerativeAlignment
 from rlmrec.data.dataset import Dataset
 from rlmrec.errors import ConfigError
 from rlmrec.models.base import Backbone
@@ -50,13 +50,15 @@ VARIANTS: dict[str, str] = {
 VARIANT_ALIASES = {"plus": "con", "gene": "gen"}
 
 
-def build_model(model: str, variant: str, model_cfg: Any, align_cfg: Any, dataset: Dataset, device: torch.device) -> Recommender:
+def build_model(
+    model: str, variant: str, model_cfg: Any, align_cfg: Any, dataset: Dataset, device: torch.device
+) -> Recommender:
     """Instantiate backbone + alignment for ``dataset`` on ``device``."""
     spec = MODELS[model]
     backbone = spec.backbone(  # type: ignore[call-arg]
         dataset.n_users, dataset.n_items, model_cfg, dataset.train, device, wrapped=variant != "base"
     )
-    alignment = None
+    alignment: Alignment | None = None
     if variant != "base":
         if dataset.user_emb is None or dataset.item_emb is None:
             raise ConfigError(
@@ -70,5 +72,3 @@ def build_model(model: str, variant: str, model_cfg: Any, align_cfg: Any, datase
         else:
             alignment = GenerativeAlignment(align_cfg, user_prf, item_prf, backbone.out_dim, backbone.embedding_size)
     return Recommender(backbone, alignment, model_cfg.reg_weight).to(device)
-
-

@@ -21,7 +21,7 @@ import torch
 from rlmrec.config import RunConfig
 from rlmrec.data.dataset import Dataset
 from rlmrec.device import resolve_device, seed_everything, tune_cpu_allocator
-from rlmrec.errors import DataError
+from rlmrec.errors import ConfigError, DataError
 from rlmrec.events import EpochEnded, Evaluated, Listener, RunFinished, RunStarted, Tested
 from rlmrec.metrics import EvalResult, Evaluator
 from rlmrec.models import Batch
@@ -60,7 +60,9 @@ class TrainResult:
 class Trainer:
     """Trains one :class:`RunConfig` on one :class:`Dataset`."""
 
-    def __init__(self, cfg: RunConfig, dataset: Dataset, listeners: Iterable[Listener] = (), out_dir: Path | None = None) -> None:
+    def __init__(
+        self, cfg: RunConfig, dataset: Dataset, listeners: Iterable[Listener] = (), out_dir: Path | None = None
+    ) -> None:
         self.cfg = cfg
         self.dataset = dataset
         self.listeners = list(listeners)
@@ -68,10 +70,15 @@ class Trainer:
         self.device = resolve_device(cfg.train.device)
         if self.device.type == "cpu":
             tune_cpu_allocator()
-        if dataset.valid.nnz == 0:
-            raise DataError(f"{dataset.name}: the validation split is empty; early stopping needs it")
+        for split, matrix in (("validation", dataset.valid), ("test", dataset.test)):
+            if matrix.nnz == 0:
+                raise DataError(f"{dataset.name}: the {split} split is empty; the protocol needs it")
+        if max(cfg.train.topk) > dataset.n_items:
+            raise ConfigError(f"topk {max(cfg.train.topk)} exceeds the {dataset.n_items} items of {dataset.name}")
         self.rng = seed_everything(cfg.train.seed)
-        self.model: Recommender = build_model(cfg.model, cfg.variant, cfg.model_cfg, cfg.align_cfg, dataset, self.device)
+        self.model: Recommender = build_model(
+            cfg.model, cfg.variant, cfg.model_cfg, cfg.align_cfg, dataset, self.device
+        )
         t = cfg.train
         # fused: one kernel for all parameters; same update, ~20% faster epochs on CPU.
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay, fused=True)
@@ -155,7 +162,9 @@ class Trainer:
             else:
                 patience_used += 1
             history[-1]["valid"] = result.metrics
-            self._emit(Evaluated(epoch, result.metrics, seconds, improved, best_epoch, best_value, t.patience - patience_used))
+            self._emit(
+                Evaluated(epoch, result.metrics, seconds, improved, best_epoch, best_value, t.patience - patience_used)
+            )
             if patience_used >= t.patience:
                 break
         assert best_state is not None  # epoch 0 is always evaluated
@@ -167,7 +176,7 @@ class Trainer:
             "train_s_per_epoch": train_s / max(epoch + 1, 1),
             "eval_s_per_pass": eval_s / max(n_evals, 1),
         }
-        result = TrainResult(
+        outcome = TrainResult(
             config=self.cfg.to_dict(),
             best_epoch=best_epoch,
             epochs_run=epoch + 1,
@@ -180,9 +189,10 @@ class Trainer:
             out_dir=self.out_dir,
         )
         if self.out_dir is not None:
-            save_artifacts(result, best_state, self.out_dir)
-        self._emit(RunFinished(best_epoch, epoch + 1, test.metrics, result.seconds, patience_used >= t.patience, timings))
-        return result
+            save_artifacts(outcome, best_state, self.out_dir)
+        stopped = patience_used >= t.patience
+        self._emit(RunFinished(best_epoch, epoch + 1, test.metrics, outcome.seconds, stopped, timings))
+        return outcome
 
 
 def save_artifacts(result: TrainResult, state: dict[str, torch.Tensor], out_dir: Path) -> None:
@@ -200,12 +210,15 @@ def save_artifacts(result: TrainResult, state: dict[str, torch.Tensor], out_dir:
 
     def write_npz(p: Path) -> None:
         with open(p, "wb") as f:
-            np.savez_compressed(f, users=result.test.users, **result.test.per_user)
+            arrays: dict[str, Any] = {"users": result.test.users, **result.test.per_user}
+            np.savez_compressed(f, **arrays)
 
     atomic("test_per_user.npz", write_npz)
     atomic("result.json", lambda p: p.write_text(json.dumps({**result.summary(), "history": result.history}, indent=2)))
 
 
-def train(cfg: RunConfig, dataset: Dataset, listeners: Iterable[Listener] = (), out_dir: Path | None = None) -> TrainResult:
+def train(
+    cfg: RunConfig, dataset: Dataset, listeners: Iterable[Listener] = (), out_dir: Path | None = None
+) -> TrainResult:
     """Train, early-stop, restore the best state and test: the whole protocol."""
     return Trainer(cfg, dataset, listeners, out_dir).fit()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from rlmrec.align.base import Alignment, profile_mlp
 from rlmrec.losses import info_nce
@@ -32,16 +32,19 @@ class ContrastiveAlignment(Alignment):
     same numbers for less work. All users are needed: they are the user term's pool.
     """
 
+    user_prf: Tensor
+    item_prf: Tensor
+
     def __init__(self, cfg: ConConfig, user_prf: Tensor, item_prf: Tensor, out_dim: int) -> None:
         super().__init__()
         self.cfg = cfg
         # Fixed inputs, not parameters, and not worth a place in every checkpoint.
         self.register_buffer("user_prf", user_prf, persistent=False)
         self.register_buffer("item_prf", item_prf, persistent=False)
-        self.mlp = profile_mlp(user_prf.shape[1], out_dim)
+        self.mlp: nn.Sequential = profile_mlp(user_prf.shape[1], out_dim)
 
     def loss(self, final: Tensor, batch: Batch, state: Any) -> dict[str, Tensor]:
-        anc, pos, neg = pick_rows(final, batch, self.user_prf.shape[0])
+        anc, pos, neg = pick_rows(final, batch, int(self.user_prf.shape[0]))
         user_p = self.mlp(self.user_prf)
         distinct, where = torch.unique(torch.cat([batch.pos, batch.neg]), return_inverse=True)
         item_p = self.mlp(self.item_prf.index_select(0, distinct)).index_select(0, where)

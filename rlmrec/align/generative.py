@@ -28,12 +28,14 @@ class GenerativeAlignment(Alignment):
     ``recon_weight * reconstruction_contrast(MLP(e_masked), s_masked, re_temperature)``.
     """
 
+    prf: Tensor
+
     def __init__(self, cfg: GenConfig, user_prf: Tensor, item_prf: Tensor, out_dim: int, embedding_size: int) -> None:
         super().__init__()
         self.cfg = cfg
         self.register_buffer("prf", torch.cat([user_prf, item_prf]), persistent=False)
         self.mask_token = nn.Parameter(torch.zeros(1, embedding_size))
-        self.mlp = profile_mlp(out_dim, self.prf.shape[1])
+        self.mlp: nn.Sequential = profile_mlp(out_dim, int(self.prf.shape[1]))
 
     def prepare(self, ego: Tensor) -> tuple[Tensor, Tensor]:
         n = ego.shape[0]

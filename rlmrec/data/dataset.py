@@ -121,12 +121,10 @@ def load_folder(path: Path, name: str | None = None) -> Dataset:
     path = Path(path)
     for fname in SPLIT_FILES:
         if not (path / fname).is_file():
-            raise DataError(
-                f"{path / fname}: missing; a dataset folder needs {', '.join(SPLIT_FILES)}"
-            )
+            raise DataError(f"{path / fname}: missing; a dataset folder needs {', '.join(SPLIT_FILES)}")
     trn_file = path / SPLIT_FILES[0]
     train, valid, test = (_load_split(path / fname) for fname in SPLIT_FILES)
-    for fname, mat in zip(SPLIT_FILES[1:], (valid, test)):
+    for fname, mat in zip(SPLIT_FILES[1:], (valid, test), strict=True):
         if mat.shape != train.shape:
             raise DataError(
                 f"{path / fname}: shape {mat.shape} differs from {trn_file.name} shape "
@@ -140,9 +138,7 @@ def load_folder(path: Path, name: str | None = None) -> Dataset:
     if usr_file.exists() or itm_file.exists():
         missing, present = (itm_file, usr_file) if usr_file.exists() else (usr_file, itm_file)
         if not missing.exists():
-            raise DataError(
-                f"{missing}: missing but {present.name} exists; provide both embeddings or neither"
-            )
+            raise DataError(f"{missing}: missing but {present.name} exists; provide both embeddings or neither")
         user_emb = _load_embedding(usr_file, train.shape[0], "user")
         item_emb = _load_embedding(itm_file, train.shape[1], "item")
         if user_emb.shape[1] != item_emb.shape[1]:

@@ -55,50 +55,43 @@ TOPICS: tuple[Topic, ...] = (
     _t(
         "epic fantasy",
         "speculative",
-        "dragons;warring kingdoms;ancient prophecy;sorcery;sword fights;"
-        "hidden heirs;elven cities;long quests",
+        "dragons;warring kingdoms;ancient prophecy;sorcery;sword fights;hidden heirs;elven cities;long quests",
         "Crown Dragon Throne Sword",
     ),
     _t(
         "horror",
         "speculative",
-        "haunted houses;creeping dread;ghosts;cursed objects;small-town monsters;"
-        "nightmares;isolation",
+        "haunted houses;creeping dread;ghosts;cursed objects;small-town monsters;nightmares;isolation",
         "Hollow Whisper Dark Cellar",
     ),
     _t(
         "thriller",
         "crime",
-        "spies;global conspiracy;espionage;assassins;betrayal;ticking clocks;"
-        "car chases;double agents",
+        "spies;global conspiracy;espionage;assassins;betrayal;ticking clocks;car chases;double agents",
         "Protocol Cipher Target Agent",
     ),
     _t(
         "cozy mystery",
         "crime",
-        "village gossip;amateur sleuths;tea shops;whodunits;clever cats;"
-        "quaint inns;harmless poisonings",
+        "village gossip;amateur sleuths;tea shops;whodunits;clever cats;quaint inns;harmless poisonings",
         "Teacup Parish Cottage Murder",
     ),
     _t(
         "true crime",
         "crime",
-        "real murders;police investigations;forensic evidence;courtroom trials;"
-        "cold cases;serial killers;interviews",
+        "real murders;police investigations;forensic evidence;courtroom trials;cold cases;serial killers;interviews",
         "Verdict Evidence Case Killer",
     ),
     _t(
         "romance",
         "fiction",
-        "love stories;slow-burn courtship;heartbreak;second chances;weddings;"
-        "enemies to lovers;swoon-worthy chemistry",
+        "love stories;slow-burn courtship;heartbreak;second chances;weddings;enemies to lovers;swoon-worthy chemistry",
         "Heart Kiss Summer Promise",
     ),
     _t(
         "classic literature",
         "fiction",
-        "victorian society;moral dilemmas;sweeping family sagas;austen-style manners;"
-        "social satire;timeless prose",
+        "victorian society;moral dilemmas;sweeping family sagas;austen-style manners;social satire;timeless prose",
         "Estate Pride Letters Manor",
     ),
     _t(
@@ -110,64 +103,55 @@ TOPICS: tuple[Topic, ...] = (
     _t(
         "cooking",
         "food",
-        "weeknight recipes;seasonal vegetables;spices;slow braises;pantry staples;"
-        "family dinners;regional cuisine",
+        "weeknight recipes;seasonal vegetables;spices;slow braises;pantry staples;family dinners;regional cuisine",
         "Kitchen Table Skillet Feast",
     ),
     _t(
         "baking",
         "food",
-        "sourdough bread;pastry;layer cakes;cookies;laminated dough;flour;"
-        "frosting techniques;croissants",
+        "sourdough bread;pastry;layer cakes;cookies;laminated dough;flour;frosting techniques;croissants",
         "Oven Crumb Loaf Butter",
     ),
     _t(
         "gardening",
         "outdoors",
-        "vegetable beds;perennials;compost;seedlings;pruning;healthy soil;"
-        "cottage gardens;pollinators",
+        "vegetable beds;perennials;compost;seedlings;pruning;healthy soil;cottage gardens;pollinators",
         "Garden Seed Bloom Harvest",
     ),
     _t(
         "nature writing",
         "outdoors",
-        "wilderness;birdwatching;old forests;mountain walks;changing seasons;"
-        "rivers;wild animals",
+        "wilderness;birdwatching;old forests;mountain walks;changing seasons;rivers;wild animals",
         "River Wild Forest Birdsong",
     ),
     _t(
         "travel writing",
         "outdoors",
-        "long journeys;train rides;backroads;foreign cities;street food;"
-        "wanderlust;local customs",
+        "long journeys;train rides;backroads;foreign cities;street food;wanderlust;local customs",
         "Road Journey Passage Atlas",
     ),
     _t(
         "popular science",
         "ideas",
-        "physics;evolution;the cosmos;the human brain;experiments;discoveries;"
-        "genetics;climate",
+        "physics;evolution;the cosmos;the human brain;experiments;discoveries;genetics;climate",
         "Universe Origins Gene Quantum",
     ),
     _t(
         "philosophy",
         "ideas",
-        "ethics;stoicism;the meaning of life;free will;consciousness;virtue;"
-        "logic and reason",
+        "ethics;stoicism;the meaning of life;free will;consciousness;virtue;logic and reason",
         "Meditations Reason Virtue Mind",
     ),
     _t(
         "self-help",
         "practical",
-        "habits;productivity;mindset;motivation;goal setting;resilience;"
-        "mindfulness;confidence",
+        "habits;productivity;mindset;motivation;goal setting;resilience;mindfulness;confidence",
         "Habits Focus Mindset Reset",
     ),
     _t(
         "business",
         "practical",
-        "startups;leadership;markets;investing;negotiation;strategy;"
-        "management;entrepreneurs",
+        "startups;leadership;markets;investing;negotiation;strategy;management;entrepreneurs",
         "Leader Capital Market Startup",
     ),
     _t(
@@ -180,22 +164,19 @@ TOPICS: tuple[Topic, ...] = (
     _t(
         "music biography",
         "history",
-        "rock bands;jazz legends;world tours;recording studios;album stories;"
-        "fame and excess;musicians' lives",
+        "rock bands;jazz legends;world tours;recording studios;album stories;fame and excess;musicians' lives",
         "Encore Riff Record Tour",
     ),
     _t(
         "graphic novels",
         "visual",
-        "comics;superheroes;striking artwork;manga;panel layouts;antiheroes;"
-        "visual storytelling",
+        "comics;superheroes;striking artwork;manga;panel layouts;antiheroes;visual storytelling",
         "Panel Ink Hero Saga",
     ),
     _t(
         "children's picture books",
         "visual",
-        "bedtime stories;talking animals;colorful illustrations;gentle rhymes;"
-        "friendship;first words",
+        "bedtime stories;talking animals;colorful illustrations;gentle rhymes;friendship;first words",
         "Bunny Moon Bear Little",
     ),
 )
@@ -282,14 +263,9 @@ class _Themes:
     def sample(self, rng: np.random.Generator, k: int, n: int) -> list[int]:
         """``n`` distinct theme ids of topic ``k``."""
         lo, hi = int(self.start[k]), int(self.start[k + 1])
-        return [
-            int(j)
-            for j in rng.choice(np.arange(lo, hi), size=min(n, hi - lo), replace=False)
-        ]
+        return [int(j) for j in rng.choice(np.arange(lo, hi), size=min(n, hi - lo), replace=False)]
 
-    def describe(
-        self, rng: np.random.Generator, ids: Sequence[int], noise: float
-    ) -> list[str]:
+    def describe(self, rng: np.random.Generator, ids: Sequence[int], noise: float) -> list[str]:
         """Theme names; each is swapped for another theme of its topic with prob ``noise``."""
         out = []
         for j in ids:
@@ -324,29 +300,17 @@ def _user_profile(
     words: list[str] = []
     for k in major:
         words += themes.describe(rng, said[k][1], noise)
-    parts = [
-        _pick(rng, _USER_OPENERS).format(
-            t=_join([topics[k].name for k in major]), w=_join(words)
-        )
-    ]
+    parts = [_pick(rng, _USER_OPENERS).format(t=_join([topics[k].name for k in major]), w=_join(words))]
     for k in minor:
         w = themes.describe(rng, said[k][1][: int(rng.integers(1, 3))], noise)
         parts.append(_pick(rng, _USER_MINOR).format(t=topics[k].name, w=_join(w)))
     unrelated = np.flatnonzero(rel[held].max(axis=0) == 0)
     n_neg = int(rng.integers(0, 3))
-    negatives = [
-        int(k)
-        for k in rng.choice(unrelated, size=min(n_neg, unrelated.size), replace=False)
-    ]
+    negatives = [int(k) for k in rng.choice(unrelated, size=min(n_neg, unrelated.size), replace=False)]
     if negatives:
         neg = _join([topics[k].name for k in negatives])
-        parts.append(
-            _pick(rng, _USER_NEGATIVE).format(t=neg, T=neg[0].upper() + neg[1:])
-        )
-    shares = [
-        f"{topics[k].name} (about {max(5, round(20 * said[k][0]) * 5)}%)"
-        for k in mentioned
-    ]
+        parts.append(_pick(rng, _USER_NEGATIVE).format(t=neg, T=neg[0].upper() + neg[1:]))
+    shares = [f"{topics[k].name} (about {max(5, round(20 * said[k][0]) * 5)}%)" for k in mentioned]
     reasoning = f"Judging from the books they interacted with, their reading splits into {_join(shares)}."
     if negatives:
         reasoning += f" No {_join([topics[k].name for k in negatives])} titles appear in their history."
@@ -452,9 +416,7 @@ def make_demo(
     cached: do not mutate it.
     """
     if n_users < 1 or n_items < 1:
-        raise ConfigError(
-            f"demo needs n_users and n_items >= 1, got {n_users}, {n_items}"
-        )
+        raise ConfigError(f"demo needs n_users and n_items >= 1, got {n_users}, {n_items}")
     if not 1 <= n_topics <= len(TOPICS):
         raise ConfigError(f"demo n_topics must be in 1..{len(TOPICS)}, got {n_topics}")
     if not 1 <= min_interactions <= max_interactions <= n_items:
@@ -463,9 +425,7 @@ def make_demo(
             f"{min_interactions}, {max_interactions}, {n_items}"
         )
     if interactions_per_user <= 0 or not 0.0 <= profile_noise <= 1.0 or emb_dim < 1:
-        raise ConfigError(
-            "demo needs interactions_per_user > 0, 0 <= profile_noise <= 1, emb_dim >= 1"
-        )
+        raise ConfigError("demo needs interactions_per_user > 0, 0 <= profile_noise <= 1, emb_dim >= 1")
 
     rng = np.random.default_rng(seed)
     topics = TOPICS[:n_topics]
@@ -558,17 +518,10 @@ def make_demo(
             profile_noise,
         )
     user_profiles = {
-        u: _user_profile(
-            rng, theta[u], favorites[u], rel, topics, themes, profile_noise
-        )
-        for u in range(n_users)
+        u: _user_profile(rng, theta[u], favorites[u], rel, topics, themes, profile_noise) for u in range(n_users)
     }
-    user_emb = encode_texts(
-        [user_profiles[u]["profile"] for u in range(n_users)], emb_dim
-    )
-    item_emb = encode_texts(
-        [item_profiles[i]["profile"] for i in range(n_items)], emb_dim
-    )
+    user_emb = encode_texts([user_profiles[u]["profile"] for u in range(n_users)], emb_dim)
+    item_emb = encode_texts([item_profiles[i]["profile"] for i in range(n_items)], emb_dim)
 
     dataset = Dataset(
         name="demo",
@@ -579,9 +532,7 @@ def make_demo(
         item_emb=item_emb,
         path=None,
     )
-    return Demo(
-        dataset=dataset, user_profiles=user_profiles, item_profiles=item_profiles
-    )
+    return Demo(dataset=dataset, user_profiles=user_profiles, item_profiles=item_profiles)
 
 
 _FILES = {
@@ -602,9 +553,7 @@ def write_demo(folder: Path, seed: int = 2023) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     demo = make_demo(seed)
     ds = demo.dataset
-    payloads: dict[str, object] = {
-        fname: sp.coo_matrix(getattr(ds, attr)) for fname, attr in _FILES.items()
-    }
+    payloads: dict[str, object] = {fname: sp.coo_matrix(getattr(ds, attr)) for fname, attr in _FILES.items()}
     payloads["usr_prf.pkl"] = demo.user_profiles
     payloads["itm_prf.pkl"] = demo.item_profiles
     payloads["usr_emb_np.pkl"] = ds.user_emb

@@ -66,9 +66,7 @@ def encode_texts(texts: Sequence[str], dim: int = 256) -> np.ndarray:
     texts made only of stop words) map to one fixed unit vector.
     """
     if isinstance(texts, str):
-        raise TypeError(
-            "encode_texts expects a sequence of strings, not a single string"
-        )
+        raise TypeError("encode_texts expects a sequence of strings, not a single string")
     if dim < 1:
         raise ValueError(f"dim must be positive, got {dim}")
     n = len(texts)

@@ -115,8 +115,6 @@ def safe_load(path: Path) -> object:
         raise DataError(f"{path}: file not found") from None
     except OSError as exc:
         raise DataError(f"{path}: cannot read file ({exc.strerror or exc})") from None
-    except Exception as exc:  # noqa: BLE001 - corrupt pickles fail in many ways
+    except Exception as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataError(
-            f"{path}: not a readable pickle ({reason}); re-download or regenerate it"
-        ) from None
+        raise DataError(f"{path}: not a readable pickle ({reason}); re-download or regenerate it") from None

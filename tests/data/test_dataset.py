@@ -118,9 +118,7 @@ def test_missing_split(tmp_path: Path) -> None:
         (np.ones((4, 2)), None, "itm_emb_np.pkl", ["missing", "usr_emb_np.pkl exists"]),
     ],
 )
-def test_bad_embeddings(
-    tmp_path: Path, usr: object, itm: object, bad: str, needles: list[str]
-) -> None:
+def test_bad_embeddings(tmp_path: Path, usr: object, itm: object, bad: str, needles: list[str]) -> None:
     msg = _error(_folder(tmp_path, usr_emb_np=usr, itm_emb_np=itm))
     assert bad in msg
     for needle in needles:

@@ -105,9 +105,7 @@ def test_profiles_are_indexed_texts(demo: Demo) -> None:
             assert set(entry) == {"profile", "reasoning"}
             assert entry["profile"] and entry["reasoning"]
     assert ds.user_emb is not None
-    np.testing.assert_array_equal(
-        encode_texts([demo.user_profiles[7]["profile"]])[0], ds.user_emb[7]
-    )
+    np.testing.assert_array_equal(encode_texts([demo.user_profiles[7]["profile"]])[0], ds.user_emb[7])
 
 
 def test_profiles_carry_signal(demo: Demo) -> None:
@@ -136,9 +134,7 @@ def test_write_demo_round_trips(demo: Demo, tmp_path: Path) -> None:
         with open(folder / name, "rb") as fh:
             return pickle.load(fh)
 
-    for name, want in zip(
-        ("trn_mat.pkl", "val_mat.pkl", "tst_mat.pkl"), _splits(demo), strict=True
-    ):
+    for name, want in zip(("trn_mat.pkl", "val_mat.pkl", "tst_mat.pkl"), _splits(demo), strict=True):
         got = load(name)
         assert isinstance(got, sp.coo_matrix) and got.shape == want.shape
         assert (got.tocsr() != want).nnz == 0
@@ -176,13 +172,9 @@ def test_encoder_is_deterministic_and_stable() -> None:
     np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-6)
     # Pinned: BLAKE2b hashing, not Python's salted hash(), so this holds on every machine/run.
     v = encode_texts(["Cozy mystery"], dim=16)[0]
-    np.testing.assert_allclose(
-        v * np.sqrt(3), [0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, -1, 0, 0, 0, 0], atol=1e-6
-    )
+    np.testing.assert_allclose(v * np.sqrt(3), [0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, -1, 0, 0, 0, 0], atol=1e-6)
     # Case and stop words do not matter.
-    np.testing.assert_array_equal(
-        encode_texts(["The COZY mystery"]), encode_texts(["cozy mystery"])
-    )
+    np.testing.assert_array_equal(encode_texts(["The COZY mystery"]), encode_texts(["cozy mystery"]))
 
 
 def test_encoder_similarity_follows_shared_words() -> None:

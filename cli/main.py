@@ -1,0 +1,138 @@
+"""Entry point: ``rlmrec run``, ``rlmrec models``."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rlmrec.api import run_experiment
+from rlmrec.config import preset
+from rlmrec.errors import RLMRecError
+from rlmrec.registry import MODELS, VARIANTS
+
+from .progress import RunProgress, metrics_table
+
+app = typer.Typer(
+    name="rlmrec",
+    help="RLMRec: align graph recommenders with LLM profile embeddings, faithfully and fast.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def fail(error: Exception) -> typer.Exit:
+    """One line on stderr and a non-zero exit: user mistakes never get a traceback."""
+    Console(stderr=True).print(f"[bold red]error:[/bold red] {error}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=1)
+
+
+@app.command()
+def run(
+    model: Annotated[str, typer.Argument(help="Backbone: " + ", ".join(MODELS))],
+    variant: Annotated[str, typer.Argument(help="base, con (alias plus) or gen (alias gene)")],
+    dataset: Annotated[str, typer.Argument(help="A folder under the data root, or the built-in 'demo'")],
+    *,
+    seed: Annotated[int | None, typer.Option(help="Random seed (preset: 2023)")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a setting: key=value (repeatable)", metavar="KEY=VALUE")
+    ] = None,
+    max_epochs: Annotated[int | None, typer.Option(help="Epoch cap (preset: 3000; early stopping ends sooner)")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N")] = None,
+    data_root: Annotated[
+        Path | None, typer.Option(help="Folder holding dataset folders [env: RLMREC_DATA; default ./data]")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Artifacts folder [default: runs/<dataset>-<model>-<variant>-s<seed>-<time>]")
+    ] = None,
+    json_: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object (config and metrics) instead of tables")
+    ] = False,
+) -> None:
+    """Train MODEL with VARIANT on DATASET with the published protocol, then test."""
+    console = Console(stderr=True)
+    try:
+        with RunProgress(console) as progress:
+            listeners = [] if json_ and not console.is_terminal else [progress]
+            result = run_experiment(
+                model,
+                variant,
+                dataset,
+                overrides=set_ or [],
+                seed=seed,
+                epochs=max_epochs,
+                device=device,
+                data_root=data_root,
+                out_dir=out,
+                listeners=listeners,
+            )
+    except RLMRecError as error:
+        raise fail(error) from None
+    if json_:
+        typer.echo(json.dumps(result.summary()))
+        return
+    cfg = result.config
+    title = f"{cfg['model']}/{cfg['variant']} on {cfg['dataset']} (seed {cfg['seed']}, best epoch {result.best_epoch})"
+    out_console = Console()
+    out_console.print(metrics_table(result.test_metrics, result.valid_metrics, title))
+    timing = result.timings
+    out_console.print(
+        f"{result.epochs_run} epochs in {result.seconds:.1f}s "
+        f"({timing['train_s_per_epoch']:.3f}s/epoch, {timing['eval_s_per_pass']:.3f}s/validation)"
+        + (f"; artifacts in {result.out_dir}" if result.out_dir else "")
+    )
+
+
+def _models_catalog() -> dict[str, Any]:
+    catalog: dict[str, Any] = {}
+    for name, spec in MODELS.items():
+        variants = {v: {"common": preset(name, v, "any")} for v in VARIANTS}
+        for v in variants:
+            for dataset in ("amazon", "yelp", "steam"):
+                variants[v][dataset] = preset(name, v, dataset)
+        catalog[name] = {
+            "summary": spec.summary,
+            "defaults": dataclasses.asdict(spec.config()),
+            "variants": variants,
+        }
+    return catalog
+
+
+@app.command()
+def models(json_: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False) -> None:
+    """List backbones, variants and their published hyperparameters."""
+    catalog = _models_catalog()
+    if json_:
+        typer.echo(json.dumps(catalog))
+        return
+    console = Console()
+    train_keys = {"lr", "weight_decay", "batch_size", "epochs", "test_step", "patience", "seed", "topk"}
+    for name, entry in catalog.items():
+        table = Table(title=f"{name}: {entry['summary']}", title_justify="left")
+        table.add_column("variant")
+        for dataset in ("common", "amazon", "yelp", "steam"):
+            table.add_column(dataset)
+        for variant, presets in entry["variants"].items():
+            cells = []
+            for dataset in ("common", "amazon", "yelp", "steam"):
+                cells.append(" ".join(f"{k}={v}" for k, v in presets[dataset].items() if k not in train_keys))
+            table.add_row(f"{variant}\n[dim]{VARIANTS[variant]}[/dim]", *cells)
+        console.print(table)
+    console.print(
+        "[dim]Variant aliases: plus = con, gene = gen. Training: Adam lr 1e-3, batch 4096, "
+        "validation every 3 epochs, patience 5, seed 2023.[/dim]"
+    )
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
