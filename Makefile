@@ -1,0 +1,40 @@
+# Two entry points for a fresh machine (Python 3.11, pip, gcc):
+#   make demo   set everything up, then train RLMRec-Con on the built-in demo dataset
+#   make test   set everything up, then lint, type-check and run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The CPU build of torch; pip finds it on this project's machines. Elsewhere, pick
+# the build for your hardware, e.g. make TORCH_SPEC='torch>=2.2' setup.
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: setup demo test lint bench fidelity clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet '$(TORCH_SPEC)'
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: setup
+	$(BIN)/rlmrec run lightgcn con demo
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+bench: setup
+	$(BIN)/python bench/bench_train.py
+
+fidelity: setup
+	$(BIN)/python bench/fidelity.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,62 @@
+"""Shared helpers for the benchmark scripts: the Amazon data, machine facts, and
+rewriting one marked section of BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rlmrec.data import Dataset, load_folder
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_AMAZON = REPO.parent / "shared" / "data" / "amazon"
+BENCHMARKS_MD = REPO / "BENCHMARKS.md"
+
+
+def amazon(path: Path | None = None, emb_dim: int = 1536) -> Dataset:
+    """The published Amazon-book splits with synthesized profile embeddings.
+
+    The shared copy has no profiles; Con/Gen cost depends only on the embedding
+    shape, so seeded Gaussian stand-ins of the published size (1536-d) suffice.
+    """
+    folder = path or Path(os.environ.get("RLMREC_AMAZON", SHARED_AMAZON))
+    if not (folder / "trn_mat.pkl").exists():
+        raise SystemExit(f"Amazon-book splits not found at {folder}; set RLMREC_AMAZON or pass --data")
+    data = load_folder(folder, "amazon")
+    rng = np.random.default_rng(0)
+    return replace(
+        data,
+        user_emb=rng.standard_normal((data.n_users, emb_dim), dtype=np.float32),
+        item_emb=rng.standard_normal((data.n_items, emb_dim), dtype=np.float32),
+    )
+
+
+def machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
+    return (
+        f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} with {torch.get_num_threads()} threads"
+        f" ({torch.backends.cpu.get_cpu_capability()}){gpu}"
+    )
+
+
+def write_section(name: str, body: str) -> None:
+    """Replace the text between ``<!-- name -->`` and ``<!-- /name -->``."""
+    text = BENCHMARKS_MD.read_text()
+    pattern = re.compile(rf"(<!-- {name} -->\n).*?(<!-- /{name} -->)", re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"{BENCHMARKS_MD}: no <!-- {name} --> section to update")
+    BENCHMARKS_MD.write_text(pattern.sub(lambda m: m.group(1) + body.rstrip() + "\n" + m.group(2), text))

@@ -1,0 +1,102 @@
+"""Full default-protocol runs on Amazon-book, test Recall/NDCG@20 beside the paper's.
+
+    python bench/fidelity.py                       # lightgcn:base and gccf:base
+    python bench/fidelity.py --only lightgcn:base --seed 2023
+
+Each run uses the published preset and protocol unchanged (early stopping on
+validation Recall@20, best state restored, one test pass).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import amazon, machine, write_section  # noqa: E402
+
+from rlmrec.config import resolve_config  # noqa: E402
+from rlmrec.trainer import train  # noqa: E402
+
+# Single-seed (2023) runs of the reference code on Amazon-book (RLMREC.md section 8).
+REFERENCE_RUNS = {
+    ("lightgcn", "base"): (0.1434, 0.0869, 231),
+    ("lightgcn", "con"): (0.1482, 0.0910, 135),
+    ("gccf", "base"): (0.1346, 0.0807, 213),
+}
+
+
+def published(model: str, variant: str) -> dict[str, float]:
+    text = resources.files("rlmrec.presets").joinpath("published-results.csv").read_text()
+    rows = csv.DictReader(text.splitlines())
+    return {
+        r["metric"]: float(r["value"])
+        for r in rows
+        if r["backbone"] == model and r["variant"] == variant and r["dataset"] == "amazon"
+    }
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    lines = [
+        "| model | variant | seed | test Recall@20 | paper | diff | test NDCG@20 | paper | diff | best epoch"
+        " | reference run (R@20 / N@20 / epoch) | wall time |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        paper = published(r["model"], r["variant"])
+        ref = REFERENCE_RUNS.get((r["model"], r["variant"]))
+        cells = []
+        for metric in ("recall@20", "ndcg@20"):
+            ours, theirs = r["test"][metric], paper[metric]
+            cells += [f"{ours:.4f}", f"{theirs:.4f}", f"{(ours - theirs) / theirs:+.1%}"]
+        ref_cell = f"{ref[0]:.4f} / {ref[1]:.4f} / {ref[2]}" if ref else ""
+        lines.append(
+            f"| {r['model']} | {r['variant']} | {r['seed']} | " + " | ".join(cells)
+            + f" | {r['best_epoch']} | {ref_cell} | {r['seconds'] / 60:.1f} min |"
+        )
+    lines += ["", f"Machine: {machine()}. Paper values: mean of 5 seeds (published-results.csv)."]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", action="append", help="model:variant (repeatable)")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    configs = [tuple(o.split(":")) for o in args.only] if args.only else [("lightgcn", "base"), ("gccf", "base")]
+    data = amazon()
+    results = []
+    for model, variant in configs:
+        cfg = resolve_config(model, variant, "amazon", seed=args.seed, device=args.device)
+        result = train(cfg, data)
+        row = {
+            "model": model,
+            "variant": variant,
+            "seed": cfg.train.seed,
+            "test": result.test_metrics,
+            "best_epoch": result.best_epoch,
+            "epochs_run": result.epochs_run,
+            "seconds": result.seconds,
+            "timings": result.timings,
+        }
+        print(json.dumps(row), flush=True)
+        results.append(row)
+    text = table(results)
+    print(text)
+    Path(__file__).with_name("results").mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (Path(__file__).with_name("results") / f"fidelity-{stamp}.json").write_text(json.dumps(results, indent=1))
+    if not args.no_write:
+        write_section("bench:fidelity", text)
+
+
+if __name__ == "__main__":
+    main()
