@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import sys
@@ -58,9 +59,10 @@ def run(
 ) -> None:
     """Train MODEL with VARIANT on DATASET with the published protocol, then test."""
     console = Console(stderr=True)
+    # With --json, stdout is for the JSON alone; the live display goes to a terminal only.
+    display = RunProgress(console) if console.is_terminal or not json_ else None
     try:
-        with RunProgress(console) as progress:
-            listeners = [] if json_ and not console.is_terminal else [progress]
+        with display or contextlib.nullcontext():
             result = run_experiment(
                 model,
                 variant,
@@ -71,7 +73,7 @@ def run(
                 device=device,
                 data_root=data_root,
                 out_dir=out,
-                listeners=listeners,
+                listeners=[display] if display else [],
             )
     except RLMRecError as error:
         raise fail(error) from None

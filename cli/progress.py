@@ -4,64 +4,63 @@ from __future__ import annotations
 
 from types import TracebackType
 
-from rich.console import Console
+from rich.console import Console, Group
+from rich.live import Live
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from rlmrec.events import EpochEnded, Evaluated, Event, RunFinished, RunStarted
 
 
 class RunProgress:
-    """Epoch bar, live loss terms, best validation Recall@K and patience left."""
+    """Three live lines: the epoch bar, the loss terms, the best validation Recall@K."""
 
     def __init__(self, console: Console) -> None:
-        self.console = console
-        self.progress = Progress(
+        self.bar = Progress(
             SpinnerColumn(),
             TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total} epochs"),
+            BarColumn(bar_width=30),
+            TextColumn("epoch {task.completed}/{task.total}"),
             TimeElapsedColumn(),
-            TextColumn("{task.fields[losses]}"),
-            TextColumn("{task.fields[best]}"),
             console=console,
-            transient=False,
         )
-        self.task = self.progress.add_task("training", total=None, losses="", best="")
+        self.task = self.bar.add_task("starting", total=None)
+        self.losses = Text("")
+        self.best = Text("")
+        self.live = Live(Group(self.bar, self.losses, self.best), console=console, refresh_per_second=8)
         self.selection = "recall@20"
 
     def __enter__(self) -> RunProgress:
-        self.progress.start()
+        self.live.start()
         return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.progress.stop()
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.live.stop()
+        if not self.live.console.is_terminal:
+            self.live.console.line()  # a redirected display ends without a newline
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunStarted):
             cfg = event.config
             self.selection = f"recall@{cfg['topk'][-1]}"
-            self.progress.update(
-                self.task, total=cfg["epochs"], description=f"{cfg['model']}/{cfg['variant']} on {cfg['dataset']}"
-            )
-            self.console.print(
+            self.bar.update(self.task, total=cfg["epochs"], description=f"{cfg['model']}/{cfg['variant']} {cfg['dataset']}")
+            self.live.console.print(
                 f"[dim]{event.n_users:,} users, {event.n_items:,} items, {event.n_train:,} train interactions, "
                 f"{event.n_batches} batches/epoch, {event.n_params:,} parameters, device {event.device}[/dim]"
             )
         elif isinstance(event, EpochEnded):
-            losses = "  ".join(f"{k} {v:.4f}" for k, v in event.losses.items())
-            self.progress.update(self.task, completed=event.epoch + 1, losses=f"{losses}  ({event.seconds:.2f}s)")
+            self.bar.update(self.task, completed=event.epoch + 1)
+            terms = "  ".join(f"{name} {value:.4f}" for name, value in event.losses.items())
+            self.losses.plain = f"  loss  {terms}  ({event.seconds:.2f} s/epoch)"
         elif isinstance(event, Evaluated):
-            mark = "[green]↑[/green]" if event.improved else " "
-            best = (
-                f"{mark} val {self.selection} {event.metrics[self.selection]:.4f}  "
-                f"best {event.best_value:.4f} @ {event.best_epoch}  patience {event.patience_left}"
+            arrow = "up" if event.improved else "  "
+            self.best.plain = (
+                f"  valid {self.selection} {event.metrics[self.selection]:.4f} {arrow}  "
+                f"best {event.best_value:.4f} at epoch {event.best_epoch}  patience left {event.patience_left}"
             )
-            self.progress.update(self.task, best=best)
         elif isinstance(event, RunFinished):
-            self.progress.update(self.task, total=event.epochs_run, completed=event.epochs_run)
+            self.bar.update(self.task, total=event.epochs_run, completed=event.epochs_run)
 
 
 def metrics_table(test: dict[str, float], valid: dict[str, float], title: str) -> Table:
