@@ -24,11 +24,11 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import amazon, machine, write_section  # noqa: E402
+from common import amazon, machine, write_section
 
-from rlmrec.config import resolve_config  # noqa: E402
-from rlmrec.models import Batch  # noqa: E402
-from rlmrec.trainer import Trainer  # noqa: E402
+from rlmrec.config import resolve_config
+from rlmrec.models import Batch
+from rlmrec.trainer import Trainer
 
 CONFIGS = [(m, v) for m in ("lightgcn", "gccf") for v in ("base", "con", "gen")]
 # Seconds per epoch of the reference code measured on this machine (2 threads).

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import amazon, machine, write_section  # noqa: E402
+from common import amazon, machine, write_section
 
-from rlmrec.config import resolve_config  # noqa: E402
-from rlmrec.trainer import train  # noqa: E402
+from rlmrec.config import resolve_config
+from rlmrec.trainer import train
 
 # Single-seed (2023) runs of the reference code on Amazon-book (RLMREC.md section 8).
 REFERENCE_RUNS = {
@@ -57,7 +57,8 @@ def table(results: list[dict[str, Any]]) -> str:
             cells += [f"{ours:.4f}", f"{theirs:.4f}", f"{(ours - theirs) / theirs:+.1%}"]
         ref_cell = f"{ref[0]:.4f} / {ref[1]:.4f} / {ref[2]}" if ref else ""
         lines.append(
-            f"| {r['model']} | {r['variant']} | {r['seed']} | " + " | ".join(cells)
+            f"| {r['model']} | {r['variant']} | {r['seed']} | "
+            + " | ".join(cells)
             + f" | {r['best_epoch']} | {ref_cell} | {r['seconds'] / 60:.1f} min |"
         )
     lines += ["", f"Machine: {machine()}. Paper values: mean of 5 seeds (published-results.csv)."]

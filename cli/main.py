@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rlmrec.api import run_experiment
+from rlmrec.api import prepare_experiment
 from rlmrec.config import preset
 from rlmrec.errors import RLMRecError
 from rlmrec.registry import MODELS, VARIANTS
@@ -59,22 +59,22 @@ def run(
 ) -> None:
     """Train MODEL with VARIANT on DATASET with the published protocol, then test."""
     console = Console(stderr=True)
-    # With --json, stdout is for the JSON alone; the live display goes to a terminal only.
-    display = RunProgress(console) if console.is_terminal or not json_ else None
     try:
+        experiment = prepare_experiment(
+            model,
+            variant,
+            dataset,
+            overrides=set_ or [],
+            seed=seed,
+            epochs=max_epochs,
+            device=device,
+            data_root=data_root,
+            out_dir=out,
+        )
+        # With --json, stdout is for the JSON alone; the live display goes to a terminal only.
+        display = RunProgress(console) if console.is_terminal or not json_ else None
         with display or contextlib.nullcontext():
-            result = run_experiment(
-                model,
-                variant,
-                dataset,
-                overrides=set_ or [],
-                seed=seed,
-                epochs=max_epochs,
-                device=device,
-                data_root=data_root,
-                out_dir=out,
-                listeners=[display] if display else [],
-            )
+            result = experiment.run([display] if display else [])
     except RLMRecError as error:
         raise fail(error) from None
     if json_:

@@ -35,7 +35,9 @@ class RunProgress:
         self.live.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.live.stop()
         if not self.live.console.is_terminal:
             self.live.console.line()  # a redirected display ends without a newline
@@ -44,7 +46,9 @@ class RunProgress:
         if isinstance(event, RunStarted):
             cfg = event.config
             self.selection = f"recall@{cfg['topk'][-1]}"
-            self.bar.update(self.task, total=cfg["epochs"], description=f"{cfg['model']}/{cfg['variant']} {cfg['dataset']}")
+            self.bar.update(
+                self.task, total=cfg["epochs"], description=f"{cfg['model']}/{cfg['variant']} {cfg['dataset']}"
+            )
             self.live.console.print(
                 f"[dim]{event.n_users:,} users, {event.n_items:,} items, {event.n_train:,} train interactions, "
                 f"{event.n_batches} batches/epoch, {event.n_params:,} parameters, device {event.device}[/dim]"

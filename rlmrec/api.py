@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rlmrec.config import resolve_config
-from rlmrec.data.dataset import load_dataset
+from rlmrec.config import RunConfig, resolve_config
+from rlmrec.data.dataset import Dataset, load_dataset
+from rlmrec.device import resolve_device
 from rlmrec.events import Listener
 from rlmrec.trainer import TrainResult, train
 
@@ -18,7 +20,19 @@ def default_out_dir(model: str, variant: str, dataset: str, seed: int, root: Pat
     return root / f"{dataset}-{model}-{variant}-s{seed}-{stamp}"
 
 
-def run_experiment(
+@dataclass
+class Experiment:
+    """A run that is fully validated and ready to train."""
+
+    config: RunConfig
+    dataset: Dataset
+    out_dir: Path | None
+
+    def run(self, listeners: Iterable[Listener] = ()) -> TrainResult:
+        return train(self.config, self.dataset, listeners, self.out_dir)
+
+
+def prepare_experiment(
     model: str,
     variant: str,
     dataset: str,
@@ -30,14 +44,24 @@ def run_experiment(
     data_root: str | Path | None = None,
     out_dir: Path | None = None,
     save: bool = True,
-    listeners: Iterable[Listener] = (),
-) -> TrainResult:
-    """Resolve the config, load the dataset, train, test and save artifacts.
-
-    Everything is validated before training starts, so a typo never costs a run.
-    """
+) -> Experiment:
+    """Resolve the config and load the dataset: everything that can fail on user
+    input fails here, before any training starts."""
     cfg = resolve_config(model, variant, dataset, overrides, seed=seed, epochs=epochs, device=device)
+    resolve_device(cfg.train.device)
     data = load_dataset(dataset, data_root)
     if save and out_dir is None:
         out_dir = default_out_dir(cfg.model, cfg.variant, dataset, cfg.train.seed)
-    return train(cfg, data, listeners, out_dir if save else None)
+    return Experiment(cfg, data, out_dir if save else None)
+
+
+def run_experiment(
+    model: str,
+    variant: str,
+    dataset: str,
+    *,
+    listeners: Iterable[Listener] = (),
+    **options: Any,
+) -> TrainResult:
+    """Prepare (see :func:`prepare_experiment` for the options), train, test, save."""
+    return prepare_experiment(model, variant, dataset, **options).run(listeners)

@@ -1,0 +1,134 @@
+"""The command line: ``rlmrec run`` and ``rlmrec models``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from rlmrec.cli.main import app
+from typer.testing import CliRunner
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def test_run_json_prints_one_object_with_config_and_test_metrics(runner: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ["run", "lightgcn", "base", "demo", "--max-epochs", "3", "--json", "--out", str(out),
+            "--data-root", str(tmp_path), "--device", "cpu"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1
+    summary = json.loads(lines[0])
+    assert {"model": "lightgcn", "variant": "base", "dataset": "demo", "epochs": 3}.items() <= summary["config"].items()
+    assert summary["config"]["test_step"] == 3  # the preset
+    assert set(summary["test"]) == {f"{m}@{k}" for m in ("recall", "ndcg") for k in (5, 10, 20)}
+    assert all(0.0 <= v <= 1.0 for v in summary["test"].values())
+    assert summary["epochs_run"] == 3 and summary["best_epoch"] == 0  # evaluated at epoch 0 only
+    assert summary["out_dir"] == str(out)
+    assert (out / "result.json").is_file() and (out / "best.pt").is_file()
+
+
+def test_run_set_and_flags_are_reflected_in_the_config(runner: CliRunner, tmp_path: Path) -> None:
+    args = ["run", "gccf", "gene", "demo", "--max-epochs", "2", "--set", "test_step=1", "--set", "patience=7",
+            "--set", "mask_ratio=0.2", "--seed", "5", "--json", "--out", str(tmp_path / "o"),
+            "--data-root", str(tmp_path), "--device", "cpu"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    cfg = summary["config"]
+    assert (cfg["model"], cfg["variant"]) == ("gccf", "gen")  # alias resolved
+    assert (cfg["test_step"], cfg["patience"], cfg["mask_ratio"], cfg["seed"], cfg["epochs"]) == (1, 7, 0.2, 5, 2)
+    assert summary["best_epoch"] in (0, 1)
+    history = json.loads((tmp_path / "o" / "result.json").read_text())["history"]
+    assert [("valid" in h) for h in history] == [True, True]  # test_step=1: every epoch
+
+
+ERRORS = {
+    "unknown model": (["run", "lightgcm", "base", "demo"], ["unknown model 'lightgcm'", "did you mean 'lightgcn'"]),
+    "unknown variant": (["run", "lightgcn", "contra", "demo"], ["unknown variant 'contra'", "base", "con", "gen"]),
+    "unknown --set key": (
+        ["run", "lightgcn", "base", "demo", "--set", "learning_rate=0.1"],
+        ["unknown --set key 'learning_rate'", "valid keys:", "lr", "layer_num", "keep_rate"],
+    ),
+    "malformed --set": (["run", "lightgcn", "base", "demo", "--set", "lr"], ["malformed --set 'lr'", "key=value"]),
+    "bad --set value": (["run", "lightgcn", "base", "demo", "--set", "layer_num=two"], ["bad value for 'layer_num'"]),
+    "missing dataset": (["run", "lightgcn", "base", "nosuch"], ["unknown dataset 'nosuch'", "available: mine", "demo"]),
+}
+
+
+def _invoke_error(runner: CliRunner, tmp_path: Path, args: list[str], json_flag: bool):  # type: ignore[no-untyped-def]
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "trn_mat.pkl").write_bytes(b"")  # enough to be listed as a dataset
+    extra = ["--data-root", str(tmp_path), "--out", str(tmp_path / "out")] + (["--json"] if json_flag else [])
+    return runner.invoke(app, [*args, *extra])
+
+
+def _assert_error(result, fragments: list[str], one_line: bool = True) -> None:  # type: ignore[no-untyped-def]
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)  # a clean exit, not an escaped exception
+    assert "Traceback" not in result.output
+    assert result.stdout == ""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines and lines[-1].startswith("error: ")
+    for fragment in fragments:
+        assert fragment in lines[-1]
+    if one_line:
+        assert len(lines) == 1, lines
+
+
+@pytest.mark.parametrize("case", list(ERRORS))
+def test_errors_are_one_line_on_stderr(runner: CliRunner, tmp_path: Path, case: str) -> None:
+    args, fragments = ERRORS[case]
+    _assert_error(_invoke_error(runner, tmp_path, args, json_flag=True), fragments)
+
+
+@pytest.mark.parametrize("case", list(ERRORS))
+def test_errors_without_json_name_the_problem_without_traceback(runner: CliRunner, tmp_path: Path, case: str) -> None:
+    args, fragments = ERRORS[case]
+    _assert_error(_invoke_error(runner, tmp_path, args, json_flag=False), fragments, one_line=False)
+
+
+@pytest.mark.parametrize("case", ["unknown model", "missing dataset"])
+def test_errors_without_json_are_one_line_on_stderr(runner: CliRunner, tmp_path: Path, case: str) -> None:
+    args, fragments = ERRORS[case]
+    _assert_error(_invoke_error(runner, tmp_path, args, json_flag=False), fragments)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA GPU")
+def test_cuda_without_gpu_is_a_one_line_error(runner: CliRunner, tmp_path: Path) -> None:
+    result = _invoke_error(runner, tmp_path, ["run", "lightgcn", "base", "demo", "--device", "cuda"], json_flag=True)
+    _assert_error(result, ["device 'cuda'", "no CUDA GPU"])
+    assert not (tmp_path / "out").exists()  # nothing trained, nothing written
+
+
+def test_models_json(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["models", "--json"])
+    assert result.exit_code == 0, result.output
+    catalog = json.loads(result.stdout)
+    assert {"lightgcn", "gccf"} <= set(catalog)
+    for name in ("lightgcn", "gccf"):
+        variants = catalog[name]["variants"]
+        assert set(variants) == {"base", "con", "gen"}
+        for presets in variants.values():
+            assert {"common", "amazon", "yelp", "steam"} <= set(presets)
+    # Published values (hyperparameters.json).
+    assert catalog["lightgcn"]["variants"]["gen"]["amazon"]["mask_ratio"] == 0.15
+    assert catalog["lightgcn"]["variants"]["con"]["amazon"]["kd_weight"] == 0.01
+    assert catalog["gccf"]["variants"]["base"]["amazon"]["layer_num"] == 2
+    assert "keep_rate" not in catalog["gccf"]["variants"]["base"]["amazon"]  # GCCF never drops edges
+    assert catalog["gccf"]["defaults"]["self_loops"] == "reference"
+    assert np.isclose(catalog["lightgcn"]["defaults"]["keep_rate"], 0.8)
+
+
+def test_models_table_mentions_both_models(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["models"])
+    assert result.exit_code == 0, result.output
+    assert "lightgcn" in result.stdout and "gccf" in result.stdout
+    assert "LightGCN" in result.stdout and "GCCF" in result.stdout
