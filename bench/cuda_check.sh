@@ -9,6 +9,7 @@ export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 python3 - <<'PY' 2>&1 | tee "$out/env.txt"
 import torch; print(torch.__version__, torch.cuda.get_device_name(), "cuda", torch.version.cuda)
 PY
+python3 -m pip install -q --no-deps --no-build-isolation -e . > "$out/install.txt" 2>&1 || cat "$out/install.txt"
 # 1. The test suite with device auto = cuda (CPU-only assertions are skipped there).
 timeout 300 python3 -m pytest -q -x -p no:cacheprovider --import-mode=importlib tests 2>&1 | tail -25 | tee "$out/tests.txt"
 # 2. Speed of every model x variant on Amazon-book, on the GPU.

@@ -36,11 +36,13 @@ def info_nce(a: Tensor, b: Tensor, pool: Tensor, temperature: float) -> Tensor:
     return summed_pool_logsumexp(a, pool, temperature) - positive
 
 
-# Logits are made in blocks of about this many elements (4 MB of float32): small
-# enough to stay in cache from the matmul that writes a block to the reductions and
-# matmuls that read it. Each logit costs only d (~32) FMAs, so on CPU memory
-# traffic, not arithmetic, sets the speed of this loss.
+# Logits are made in blocks of about this many elements. On CPU, 4 MB of float32:
+# small enough to stay in cache from the matmul that writes a block to the
+# reductions and matmuls that read it (each logit costs only d ~ 32 FMAs, so memory
+# traffic, not arithmetic, sets the speed). On a GPU, few large blocks instead:
+# there the cost is kernel launches, and 256 MB is nothing.
 _BLOCK_ELEMENTS = 1 << 20
+_BLOCK_ELEMENTS_GPU = 1 << 26
 
 
 def summed_pool_logsumexp(a: Tensor, pool: Tensor, temperature: float) -> Tensor:
@@ -64,7 +66,8 @@ def _blocked_lse_sum(a: Tensor, pool: Tensor, t: float, with_grad: bool) -> tupl
     total = a.new_zeros(())
     grad_a = torch.empty_like(a) if with_grad else a.new_empty(0)
     grad_pool = torch.zeros_like(pool) if with_grad else a.new_empty(0)
-    step = max(16, _BLOCK_ELEMENTS // max(pool.shape[0], 1))
+    block = _BLOCK_ELEMENTS if a.device.type == "cpu" else _BLOCK_ELEMENTS_GPU
+    step = max(16, block // max(pool.shape[0], 1))
     for s in range(0, a.shape[0], step):
         e = slice(s, s + step)
         logits = scaled[e] @ pool_t
@@ -96,13 +99,72 @@ class _SummedPoolLogSumExp(torch.autograd.Function):
 
 def reconstruction_contrast(x: Tensor, y: Tensor, temperature: float) -> Tensor:
     """The generative alignment's contrast, exactly as the reference writes it:
-    ``mean_rows -log( exp(x.y/t) / (sum_{y'} exp(x.y'/t) + 1e-8) + 1e-8 )``.
+    ``mean_rows -log( exp(x.y/t) / (sum_{y'} exp(x.y'/t) + 1e-8) + 1e-8 )``
+    over L2-normalized rows (``F.normalize``).
 
-    The 1e-8 terms are kept (they change the value when a row is near-perfect),
-    so this is computed in the reference's direct form rather than as a logsumexp.
+    The 1e-8 terms are kept (they change the value when a row is near-perfect), so
+    the exponentials are not max-shifted, as in the reference. Computed block by
+    block with the gradient in the same pass, like :func:`summed_pool_logsumexp`:
+    the ``masked x masked`` similarity matrix (37 MB per batch on Amazon-book)
+    never exists in full.
     """
     x, y = F.normalize(x), F.normalize(y)
-    logits = x @ y.T / temperature
-    numerator = torch.exp((x * y).sum(-1) / temperature)
-    denominator = torch.exp(logits).sum(-1)
-    return -torch.log(numerator / (denominator + 1e-8) + 1e-8).mean()
+    if not (torch.is_grad_enabled() and (x.requires_grad or y.requires_grad)):
+        return _blocked_recon(x, y, temperature, need_x=False, need_y=False)[0]
+    out: Tensor = _ReconstructionContrast.apply(x, y, temperature)
+    return out
+
+
+def _blocked_recon(x: Tensor, y: Tensor, t: float, need_x: bool, need_y: bool) -> tuple[Tensor, Tensor, Tensor]:
+    x, y = x.detach(), y.detach()
+    n = x.shape[0]
+    # The numerator as the reference computes it: from the row-wise product.
+    numerator = torch.exp((x * y).sum(-1) / t)
+    y_t = y.T.contiguous()
+    denominator = torch.empty(n, device=x.device, dtype=x.dtype)
+    grad_x = torch.empty_like(x) if need_x else x.new_empty(0)
+    # Per row i: ratio r_i = num_i / (den_i + 1e-8), loss_i = -log(r_i + 1e-8) / n.
+    # With g_i = dL/dr_i * r_i = -r_i / (n (r_i + 1e-8)) and w_ik = exp(x_i.y_k/t):
+    #   dL/dx_i = g_i / t * (y_i - sum_k w_ik y_k / (den_i + 1e-8))
+    #   dL/dy_k = g_k / t * x_k - sum_i g_i w_ik x_i / (t (den_i + 1e-8))
+    coef = x.new_empty(n)  # g_i / (t (den_i + 1e-8)), for dL/dy
+    weighted_x = torch.zeros_like(y) if need_y else y.new_empty(0)
+    block = _BLOCK_ELEMENTS if x.device.type == "cpu" else _BLOCK_ELEMENTS_GPU
+    step = max(16, block // max(n, 1))
+    for s in range(0, n, step):
+        e = slice(s, s + step)
+        weights = torch.mm(x[e], y_t).div_(t).exp_()
+        den = weights.sum(dim=1)
+        denominator[e] = den
+        if need_x or need_y:
+            ratio = numerator[e] / (den + 1e-8)
+            g = -ratio / (n * (ratio + 1e-8))
+            c = g / (t * (den + 1e-8))
+            coef[e] = c
+            if need_x:
+                grad_x[e] = y[e] * (g / t).unsqueeze(1) - (weights @ y) * c.unsqueeze(1)
+            if need_y:
+                weighted_x.addmm_(weights.T, x[e] * c.unsqueeze(1))
+    loss = -torch.log(numerator / (denominator + 1e-8) + 1e-8).mean()
+    grad_y = y.new_empty(0)
+    if need_y:
+        ratio = numerator / (denominator + 1e-8)
+        g = -ratio / (n * (ratio + 1e-8))
+        grad_y = x * (g / t).unsqueeze(1) - weighted_x
+    return loss, grad_x, grad_y
+
+
+class _ReconstructionContrast(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, y: Tensor, temperature: float) -> Tensor:
+        need_x, need_y = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        loss, grad_x, grad_y = _blocked_recon(x, y, temperature, need_x, need_y)
+        ctx.save_for_backward(grad_x, grad_y)
+        ctx.need = (need_x, need_y)
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
+        grad_x, grad_y = ctx.saved_tensors
+        need_x, need_y = ctx.need
+        return (grad_x * grad if need_x else None), (grad_y * grad if need_y else None), None

@@ -195,3 +195,17 @@ def test_reconstruction_contrast_is_a_mean_and_keeps_eps() -> None:
     logits = xn @ yn.T / 0.5
     rows = -torch.log(torch.exp(logits.diagonal()) / (torch.exp(logits).sum(-1) + 1e-8) + 1e-8)
     torch.testing.assert_close(reconstruction_contrast(xs, ys, 0.5), rows.mean(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("need_y", [True, False])
+def test_reconstruction_contrast_blocked_matches_formula(monkeypatch: pytest.MonkeyPatch, need_y: bool) -> None:
+    # Several row blocks (block of 64 elements over 40 columns -> 16-row blocks), with
+    # and without a gradient for y (the profiles are constant in training).
+    monkeypatch.setattr(losses, "_BLOCK_ELEMENTS", 64)
+    x, y = _randn(40, 6, seed=31), _randn(40, 6, seed=32, grad=need_y)
+    got = reconstruction_contrast(x, y, 0.3)
+    expected = _reference_recon(x, y, 0.3)
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
+    inputs = [x, y] if need_y else [x]
+    for a, b in zip(torch.autograd.grad(got, inputs), torch.autograd.grad(expected, inputs), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-8)
