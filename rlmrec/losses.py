@@ -97,18 +97,21 @@ class _SummedPoolLogSumExp(torch.autograd.Function):
         return grad_a * grad, grad_pool * grad, None
 
 
-def reconstruction_contrast(x: Tensor, y: Tensor, temperature: float) -> Tensor:
+def reconstruction_contrast(x: Tensor, y: Tensor, temperature: float, y_normalized: bool = False) -> Tensor:
     """The generative alignment's contrast, exactly as the reference writes it:
     ``mean_rows -log( exp(x.y/t) / (sum_{y'} exp(x.y'/t) + 1e-8) + 1e-8 )``
-    over L2-normalized rows (``F.normalize``).
+    over L2-normalized rows (``F.normalize``). Pass ``y_normalized`` when ``y``
+    already has unit rows (constant profiles can be normalized once).
 
     The 1e-8 terms are kept (they change the value when a row is near-perfect), so
     the exponentials are not max-shifted, as in the reference. Computed block by
-    block with the gradient in the same pass, like :func:`summed_pool_logsumexp`:
-    the ``masked x masked`` similarity matrix (37 MB per batch on Amazon-book)
-    never exists in full.
+    block with the gradient in the same pass, like :func:`summed_pool_logsumexp`,
+    and with ``x``'s normalization folded in: neither the ``masked x masked``
+    similarity matrix nor a normalized copy of ``x`` is ever made. On CPU each such
+    full pass over a ``[masked, 1536]`` tensor costs more than the FLOPs it saves.
     """
-    x, y = F.normalize(x), F.normalize(y)
+    if not y_normalized:
+        y = F.normalize(y)
     if not (torch.is_grad_enabled() and (x.requires_grad or y.requires_grad)):
         return _blocked_recon(x, y, temperature, need_x=False, need_y=False)[0]
     out: Tensor = _ReconstructionContrast.apply(x, y, temperature)
@@ -116,41 +119,54 @@ def reconstruction_contrast(x: Tensor, y: Tensor, temperature: float) -> Tensor:
 
 
 def _blocked_recon(x: Tensor, y: Tensor, t: float, need_x: bool, need_y: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """Loss and gradients for RAW ``x`` and unit-row ``y``.
+
+    With u_i = x_i / max(|x_i|, 1e-12) (``F.normalize``), w_ik = exp(u_i.y_k / t),
+    r_i = num_i / (den_i + 1e-8) and g_i = dL/dr_i * r_i = -r_i / (n (r_i + 1e-8)):
+        dL/du_i = g_i / t * (y_i - sum_k w_ik y_k / (den_i + 1e-8))
+        dL/dx_i = (dL/du_i - u_i (u_i . dL/du_i)) / max(|x_i|, 1e-12)   (the norm's Jacobian;
+                  for a clamped norm it is just 1 / 1e-12)
+        dL/dy_k = g_k / t * u_k - sum_i g_i w_ik u_i / (t (den_i + 1e-8))
+    """
     x, y = x.detach(), y.detach()
     n = x.shape[0]
-    # The numerator as the reference computes it: from the row-wise product.
-    numerator = torch.exp((x * y).sum(-1) / t)
+    norm = torch.linalg.vector_norm(x, dim=1)
+    clamped = norm < 1e-12
+    inv_norm = 1.0 / norm.clamp_min(1e-12)
+    # The numerator as the reference computes it: from the row-wise product u_i . y_i.
+    numerator = torch.exp((x * y).sum(-1) * inv_norm / t)
     y_t = y.T.contiguous()
     denominator = torch.empty(n, device=x.device, dtype=x.dtype)
     grad_x = torch.empty_like(x) if need_x else x.new_empty(0)
-    # Per row i: ratio r_i = num_i / (den_i + 1e-8), loss_i = -log(r_i + 1e-8) / n.
-    # With g_i = dL/dr_i * r_i = -r_i / (n (r_i + 1e-8)) and w_ik = exp(x_i.y_k/t):
-    #   dL/dx_i = g_i / t * (y_i - sum_k w_ik y_k / (den_i + 1e-8))
-    #   dL/dy_k = g_k / t * x_k - sum_i g_i w_ik x_i / (t (den_i + 1e-8))
-    coef = x.new_empty(n)  # g_i / (t (den_i + 1e-8)), for dL/dy
-    weighted_x = torch.zeros_like(y) if need_y else y.new_empty(0)
+    coef = x.new_empty(n) if need_y else x.new_empty(0)
+    weighted_u = torch.zeros_like(y) if need_y else y.new_empty(0)
     block = _BLOCK_ELEMENTS if x.device.type == "cpu" else _BLOCK_ELEMENTS_GPU
     step = max(16, block // max(n, 1))
     for s in range(0, n, step):
         e = slice(s, s + step)
-        weights = torch.mm(x[e], y_t).div_(t).exp_()
+        inv = inv_norm[e].unsqueeze(1)
+        weights = torch.mm(x[e], y_t).mul_(inv / t).exp_()
         den = weights.sum(dim=1)
         denominator[e] = den
-        if need_x or need_y:
-            ratio = numerator[e] / (den + 1e-8)
-            g = -ratio / (n * (ratio + 1e-8))
-            c = g / (t * (den + 1e-8))
-            coef[e] = c
-            if need_x:
-                grad_x[e] = y[e] * (g / t).unsqueeze(1) - (weights @ y) * c.unsqueeze(1)
-            if need_y:
-                weighted_x.addmm_(weights.T, x[e] * c.unsqueeze(1))
+        if not (need_x or need_y):
+            continue
+        ratio = numerator[e] / (den + 1e-8)
+        g = -ratio / (n * (ratio + 1e-8))
+        c = (g / (t * (den + 1e-8))).unsqueeze(1)
+        u = x[e] * inv
+        if need_x:
+            grad_u = y[e] * (g / t).unsqueeze(1) - (weights @ y).mul_(c)
+            radial = (u * grad_u).sum(1, keepdim=True)
+            projected = torch.where(clamped[e].unsqueeze(1), grad_u, grad_u - u * radial)
+            grad_x[e] = projected.mul_(inv)
+        if need_y:
+            weighted_u.addmm_(weights.T, u * c)
     loss = -torch.log(numerator / (denominator + 1e-8) + 1e-8).mean()
     grad_y = y.new_empty(0)
     if need_y:
         ratio = numerator / (denominator + 1e-8)
         g = -ratio / (n * (ratio + 1e-8))
-        grad_y = x * (g / t).unsqueeze(1) - weighted_x
+        grad_y = x * (inv_norm * g / t).unsqueeze(1) - weighted_u
     return loss, grad_x, grad_y
 
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rlmrec.align.base import Alignment, profile_mlp
+from rlmrec.align.base import Alignment
+from rlmrec.align.mlp import apply_mlp, profile_mlp
 from rlmrec.losses import reconstruction_contrast
 from rlmrec.models.base import Batch
 
@@ -33,7 +35,9 @@ class GenerativeAlignment(Alignment):
     def __init__(self, cfg: GenConfig, user_prf: Tensor, item_prf: Tensor, out_dim: int, embedding_size: int) -> None:
         super().__init__()
         self.cfg = cfg
-        self.register_buffer("prf", torch.cat([user_prf, item_prf]), persistent=False)
+        # Reconstruction targets: normalized once here instead of every batch (row-wise,
+        # so normalizing the chosen rows later would give the same values).
+        self.register_buffer("prf", F.normalize(torch.cat([user_prf, item_prf])), persistent=False)
         self.mask_token = nn.Parameter(torch.zeros(1, embedding_size))
         self.mlp: nn.Sequential = profile_mlp(out_dim, int(self.prf.shape[1]))
 
@@ -47,6 +51,7 @@ class GenerativeAlignment(Alignment):
 
     def loss(self, final: Tensor, batch: Batch, state: Tensor) -> dict[str, Tensor]:
         seeds = state
-        predicted = self.mlp(final.index_select(0, seeds))
-        recon = reconstruction_contrast(predicted, self.prf.index_select(0, seeds), self.cfg.re_temperature)
+        predicted = apply_mlp(self.mlp, final.index_select(0, seeds))
+        target = self.prf.index_select(0, seeds)
+        recon = reconstruction_contrast(predicted, target, self.cfg.re_temperature, y_normalized=True)
         return {"recon": self.cfg.recon_weight * recon}

@@ -125,10 +125,12 @@ def test_recon_term_equals_reference_formula_on_the_masked_nodes() -> None:
     ds = _dataset()
     profiles = torch.from_numpy(np.concatenate([ds.user_emb, ds.item_emb])).double()
     expected = 0.7 * _ref_recon(al.mlp(final[seeds]), profiles[seeds], 0.4)
-    torch.testing.assert_close(got["recon"], expected, rtol=1e-9, atol=1e-12)
+    # The alignment normalizes the (float32) profiles once at construction; the formula
+    # here normalizes them in float64, hence float32-level agreement.
+    torch.testing.assert_close(got["recon"], expected, rtol=1e-6, atol=1e-9)
     params = [final, *al.mlp.parameters()]
     for g, r in zip(torch.autograd.grad(got["recon"], params), torch.autograd.grad(expected, params), strict=True):
-        torch.testing.assert_close(g, r, rtol=1e-7, atol=1e-10)
+        torch.testing.assert_close(g, r, rtol=1e-5, atol=1e-8)
     # Only the masked rows of `final` matter.
     grad_final = torch.autograd.grad(al.loss(final, _batch(), seeds)["recon"], final)[0]
     unmasked = torch.ones(N, dtype=torch.bool)
@@ -193,7 +195,9 @@ def test_profiles_are_a_buffer_outside_the_state_dict() -> None:
     ds = _dataset()
     rec = _build()
     al = _align(rec)
-    np.testing.assert_array_equal(al.prf.numpy(), np.concatenate([ds.user_emb, ds.item_emb]))
+    # Stored once, already row-normalized (the reconstruction targets).
+    raw = torch.from_numpy(np.concatenate([ds.user_emb, ds.item_emb]))
+    torch.testing.assert_close(al.prf, torch.nn.functional.normalize(raw))
     assert "alignment.prf" in dict(rec.named_buffers())
     state = rec.state_dict()
     assert "alignment.prf" not in state
