@@ -10,6 +10,20 @@ from torch import Tensor, nn
 from rlmrec.models.base import Batch
 
 
+def profile_mlp(d_in: int, d_out: int) -> nn.Sequential:
+    """The reference's mapper ``d_in -> (d_in + d_out) // 2 -> d_out`` (LeakyReLU).
+
+    Weights are Xavier-uniform as in the reference; biases keep PyTorch's default
+    initialization, which the reference also leaves untouched.
+    """
+    hidden = (d_in + d_out) // 2
+    mlp = nn.Sequential(nn.Linear(d_in, hidden), nn.LeakyReLU(), nn.Linear(hidden, d_out))
+    for layer in mlp:
+        if isinstance(layer, nn.Linear):
+            nn.init.xavier_uniform_(layer.weight)
+    return mlp
+
+
 class Alignment(nn.Module):
     """Base class: by default layer-0 embeddings pass through unchanged."""
 

@@ -9,8 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rlmrec.align.base import Alignment
-from rlmrec.align.mlp import apply_mlp, profile_mlp
+from rlmrec.align.base import Alignment, profile_mlp
 from rlmrec.losses import info_nce
 from rlmrec.models.base import Batch, pick_rows
 
@@ -46,9 +45,9 @@ class ContrastiveAlignment(Alignment):
 
     def loss(self, final: Tensor, batch: Batch, state: Any) -> dict[str, Tensor]:
         anc, pos, neg = pick_rows(final, batch, int(self.user_prf.shape[0]))
-        user_p = apply_mlp(self.mlp, self.user_prf)
+        user_p = self.mlp(self.user_prf)
         distinct, where = torch.unique(torch.cat([batch.pos, batch.neg]), return_inverse=True)
-        item_p = apply_mlp(self.mlp, self.item_prf.index_select(0, distinct)).index_select(0, where)
+        item_p = self.mlp(self.item_prf.index_select(0, distinct)).index_select(0, where)
         pos_p, neg_p = item_p.split(len(batch))
 
         t = self.cfg.kd_temperature

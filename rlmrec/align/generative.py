@@ -9,8 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rlmrec.align.base import Alignment
-from rlmrec.align.mlp import apply_mlp, profile_mlp
+from rlmrec.align.base import Alignment, profile_mlp
 from rlmrec.losses import reconstruction_contrast
 from rlmrec.models.base import Batch
 
@@ -51,7 +50,7 @@ class GenerativeAlignment(Alignment):
 
     def loss(self, final: Tensor, batch: Batch, state: Tensor) -> dict[str, Tensor]:
         seeds = state
-        predicted = apply_mlp(self.mlp, final.index_select(0, seeds))
+        predicted = self.mlp(final.index_select(0, seeds))
         target = self.prf.index_select(0, seeds)
         recon = reconstruction_contrast(predicted, target, self.cfg.re_temperature, y_normalized=True)
         return {"recon": self.cfg.recon_weight * recon}
