@@ -148,3 +148,36 @@ class GraphOperator:
             return torch.sparse.mm(self.a, x)
         out: Tensor = _SymmetricPatternSpMM.apply(x, self.a, self.a_t)
         return out
+
+    def power_sum(self, x: Tensor, n_layers: int) -> Tensor:
+        """``x + A x + A^2 x + ... + A^n x`` (LightGCN's layer sum) as one autograd
+        node whose backward is Horner's rule, ``g + A^T (g + A^T (g + ...))``:
+        the same n sparse products as layer-by-layer autograd, without its per-layer
+        bookkeeping and gradient accumulation buffers."""
+        if not torch.is_grad_enabled() or not x.requires_grad:
+            return _power_sum(self.a, x, n_layers)
+        out: Tensor = _PowerSum.apply(x, self.a, self.a_t, n_layers)
+        return out
+
+
+def _power_sum(a: Tensor, x: Tensor, n_layers: int) -> Tensor:
+    out, layer = x.clone(), x
+    for _ in range(n_layers):
+        layer = torch.sparse.mm(a, layer)
+        out.add_(layer)
+    return out
+
+
+class _PowerSum(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, a: Tensor, a_t: Tensor, n_layers: int) -> Tensor:
+        ctx.a_t, ctx.n_layers = a_t, n_layers
+        return _power_sum(a, x, n_layers)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None, None]:
+        grad = grad.contiguous()
+        acc = grad
+        for _ in range(ctx.n_layers):
+            acc = torch.sparse.mm(ctx.a_t, acc).add_(grad)
+        return acc, None, None, None

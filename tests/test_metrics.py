@@ -183,7 +183,7 @@ def test_training_items_are_never_ranked() -> None:
 
 
 # ---------------------------------------------------------------------------
-# Chunking: a problem larger than one CPU chunk (256 users) vs a dense numpy version
+# Chunking: a problem larger than one CPU chunk (128 users) vs a dense numpy version
 # ---------------------------------------------------------------------------
 
 

@@ -43,8 +43,4 @@ class LightGCN(Backbone):
 
     def propagate(self, ego: Tensor, training: bool) -> Tensor:
         op = self.graph.dropped(self.cfg.keep_rate) if training else self.graph.operator()
-        out, layer = ego, ego
-        for _ in range(self.cfg.layer_num):
-            layer = op(layer)
-            out = out + layer
-        return out
+        return op.power_sum(ego, self.cfg.layer_num)
