@@ -24,16 +24,30 @@ def _unit_rows(x: Tensor) -> Tensor:
     return x * torch.rsqrt(x.square().sum(-1, keepdim=True) + 1e-8)
 
 
-def info_nce(a: Tensor, b: Tensor, pool: Tensor, temperature: float) -> Tensor:
+def info_nce(
+    a: Tensor,
+    b: Tensor,
+    pool: Tensor,
+    temperature: float,
+    counts: Tensor | None = None,
+    pool_counts: Tensor | None = None,
+) -> Tensor:
     """``sum_rows [ -a.b/t + log sum_p exp(a.p/t) ]`` over L2-normalized rows.
 
     A SUM over rows: callers divide by the batch size, as the reference does. The
     log-sum-exp is the stable (max-shifted) form; it equals the reference's direct
     ``log(sum(exp))`` to about 1e-6 and cannot overflow at small temperatures.
+
+    ``counts`` / ``pool_counts`` say how many times each row of ``a``/``b`` and of
+    ``pool`` stands for identical rows: passing distinct rows with their counts gives
+    the value and gradients of the full, repeated input, with less work.
     """
     a, b, pool = _unit_rows(a), _unit_rows(b), _unit_rows(pool)
-    positive = (a * b).sum() / temperature
-    return summed_pool_logsumexp(a, pool, temperature) - positive
+    rows = (a * b).sum(-1)
+    positive = (rows if counts is None else rows * counts).sum() / temperature
+    row_w = None if counts is None else counts.to(a.dtype)
+    pool_logw = None if pool_counts is None else pool_counts.to(a.dtype).log()
+    return summed_pool_logsumexp(a, pool, temperature, row_w, pool_logw) - positive
 
 
 # Logits are made in blocks of about this many elements. On CPU, 4 MB of float32:
@@ -45,8 +59,10 @@ _BLOCK_ELEMENTS = 1 << 20
 _BLOCK_ELEMENTS_GPU = 1 << 26
 
 
-def summed_pool_logsumexp(a: Tensor, pool: Tensor, temperature: float) -> Tensor:
-    """``logsumexp(a @ pool.T / t, dim=-1).sum()``, block by block.
+def summed_pool_logsumexp(
+    a: Tensor, pool: Tensor, temperature: float, row_w: Tensor | None = None, pool_logw: Tensor | None = None
+) -> Tensor:
+    """``sum_i w_i logsumexp_k(a_i.p_k / t + log c_k)``, block by block (weights default 1).
 
     The result is a scalar, so its gradient is known up to one factor while the
     logits are still in cache: the forward pass computes the softmax-weighted
@@ -54,12 +70,14 @@ def summed_pool_logsumexp(a: Tensor, pool: Tensor, temperature: float) -> Tensor
     and no ``rows x pool`` matrix (180 MB for Amazon's user term) ever exists.
     """
     if not (torch.is_grad_enabled() and (a.requires_grad or pool.requires_grad)):
-        return _blocked_lse_sum(a, pool, temperature, with_grad=False)[0]
-    out: Tensor = _SummedPoolLogSumExp.apply(a, pool, temperature)
+        return _blocked_lse_sum(a, pool, temperature, row_w, pool_logw, with_grad=False)[0]
+    out: Tensor = _SummedPoolLogSumExp.apply(a, pool, temperature, row_w, pool_logw)
     return out
 
 
-def _blocked_lse_sum(a: Tensor, pool: Tensor, t: float, with_grad: bool) -> tuple[Tensor, Tensor, Tensor]:
+def _blocked_lse_sum(
+    a: Tensor, pool: Tensor, t: float, row_w: Tensor | None, pool_logw: Tensor | None, with_grad: bool
+) -> tuple[Tensor, Tensor, Tensor]:
     a, pool = a.detach(), pool.detach()
     scaled = a / t
     pool_t = pool.T.contiguous()
@@ -71,14 +89,19 @@ def _blocked_lse_sum(a: Tensor, pool: Tensor, t: float, with_grad: bool) -> tupl
     for s in range(0, a.shape[0], step):
         e = slice(s, s + step)
         logits = scaled[e] @ pool_t
+        if pool_logw is not None:
+            logits.add_(pool_logw)
         shift = logits.amax(dim=1, keepdim=True)
         weights = logits.sub_(shift).exp_()  # in place: the block is reused as exp
         norm = weights.sum(dim=1, keepdim=True)
-        total = total + (norm.log() + shift).sum()
+        lse = (norm.log() + shift).squeeze(1)
+        total = total + (lse if row_w is None else lse * row_w[e]).sum()
         if with_grad:
             # softmax = weights / norm; d lse_i / d a_i = softmax_i @ pool / t and
             # d lse_i / d pool = softmax_i^T a_i / t. Row factors go on thin operands.
             inv = 1.0 / (norm * t)
+            if row_w is not None:
+                inv.mul_(row_w[e].unsqueeze(1))
             grad_a[e] = (weights @ pool).mul_(inv)
             grad_pool.addmm_(weights.T, a[e] * inv)
     return total, grad_a, grad_pool
@@ -86,15 +109,17 @@ def _blocked_lse_sum(a: Tensor, pool: Tensor, t: float, with_grad: bool) -> tupl
 
 class _SummedPoolLogSumExp(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, a: Tensor, pool: Tensor, temperature: float) -> Tensor:
-        total, grad_a, grad_pool = _blocked_lse_sum(a, pool, temperature, with_grad=True)
+    def forward(
+        ctx, a: Tensor, pool: Tensor, temperature: float, row_w: Tensor | None, pool_logw: Tensor | None
+    ) -> Tensor:
+        total, grad_a, grad_pool = _blocked_lse_sum(a, pool, temperature, row_w, pool_logw, with_grad=True)
         ctx.save_for_backward(grad_a, grad_pool)
         return total
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor, None]:
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor, None, None, None]:
         grad_a, grad_pool = ctx.saved_tensors
-        return grad_a * grad, grad_pool * grad, None
+        return grad_a * grad, grad_pool * grad, None, None, None
 
 
 def reconstruction_contrast(x: Tensor, y: Tensor, temperature: float, y_normalized: bool = False) -> Tensor:

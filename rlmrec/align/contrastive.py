@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from rlmrec.align.base import Alignment, profile_mlp
 from rlmrec.losses import info_nce
-from rlmrec.models.base import Batch, pick_rows
+from rlmrec.models.base import Batch
 
 
 @dataclass
@@ -30,6 +30,7 @@ class ContrastiveAlignment(Alignment):
     The reference maps all item profiles every batch but only ever reads the batch's
     rows; the MLP is row-wise, so mapping just the batch's distinct items gives the
     same numbers for less work. All users are needed: they are the user term's pool.
+    Likewise each InfoNCE term runs over distinct rows weighted by their counts.
     """
 
     user_prf: Tensor
@@ -44,13 +45,26 @@ class ContrastiveAlignment(Alignment):
         self.mlp: nn.Sequential = profile_mlp(user_prf.shape[1], out_dim)
 
     def loss(self, final: Tensor, batch: Batch, state: Any) -> dict[str, Tensor]:
-        anc, pos, neg = pick_rows(final, batch, int(self.user_prf.shape[0]))
-        user_p = self.mlp(self.user_prf)
-        distinct, where = torch.unique(torch.cat([batch.pos, batch.neg]), return_inverse=True)
-        item_p = self.mlp(self.item_prf.index_select(0, distinct)).index_select(0, where)
-        pos_p, neg_p = item_p.split(len(batch))
+        n_users = int(self.user_prf.shape[0])
+        # A batch repeats users and items; repeated rows are identical terms (same CF
+        # row, same mapped profile), so each distinct row is computed once and
+        # weighted by its count, and repeated pool entries become log-count offsets.
+        users, user_n = torch.unique(batch.users, return_counts=True)
+        pos, pos_n = torch.unique(batch.pos, return_counts=True)
+        neg, neg_n = torch.unique(batch.neg, return_counts=True)
+        nodes = torch.cat([users, pos + n_users, neg + n_users])
+        anc_e, pos_e, neg_e = final.index_select(0, nodes).split([len(users), len(pos), len(neg)])
+
+        user_p = self.mlp(self.user_prf)  # all users: the pool of the user term
+        distinct = torch.unique(torch.cat([pos, neg]))
+        item_p = self.mlp(self.item_prf.index_select(0, distinct))
+        pos_p = item_p.index_select(0, torch.searchsorted(distinct, pos))
+        neg_p = item_p.index_select(0, torch.searchsorted(distinct, neg))
 
         t = self.cfg.kd_temperature
-        anc_p = user_p.index_select(0, batch.users)
-        kd = info_nce(anc, anc_p, user_p, t) + info_nce(pos, pos_p, pos_p, t) + info_nce(neg, neg_p, neg_p, t)
+        kd = (
+            info_nce(anc_e, user_p.index_select(0, users), user_p, t, counts=user_n)
+            + info_nce(pos_e, pos_p, pos_p, t, counts=pos_n, pool_counts=pos_n)
+            + info_nce(neg_e, neg_p, neg_p, t, counts=neg_n, pool_counts=neg_n)
+        )
         return {"kd": self.cfg.kd_weight * kd / len(batch)}
