@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from helpers import dense_normalized
 
 from rlmrec.graph import Graph, normalized_adjacency
 
@@ -20,21 +21,6 @@ R = np.array(
 )
 
 
-def _dense_normalized(r: np.ndarray, self_loops: bool) -> np.ndarray:
-    """D^-1/2 A D^-1/2 with A = [[0, R], [R^T, 0]] (+ I), written out densely."""
-    u, i = r.shape
-    b = (r != 0).astype(np.float64)
-    a = np.zeros((u + i, u + i))
-    a[:u, u:] = b
-    a[u:, :u] = b.T
-    if self_loops:
-        a += np.eye(u + i)
-    deg = a.sum(1)
-    inv = np.zeros_like(deg)
-    inv[deg > 0] = deg[deg > 0] ** -0.5
-    return inv[:, None] * a * inv[None, :]
-
-
 def _random_r(seed: int, n_users: int, n_items: int, density: float) -> sp.csr_matrix:
     rng = np.random.default_rng(seed)
     return sp.csr_matrix((rng.random((n_users, n_items)) < density).astype(np.float32))
@@ -45,7 +31,7 @@ def test_normalized_adjacency_matches_dense_formula(self_loops: bool) -> None:
     adj = normalized_adjacency(sp.csr_matrix(R), self_loops=self_loops)
     assert adj.shape == (7, 7)
     got = adj.toarray()
-    np.testing.assert_allclose(got, _dense_normalized(R, self_loops), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(got, dense_normalized(R, self_loops), rtol=1e-6, atol=1e-7)
     assert np.isfinite(got).all()
     np.testing.assert_allclose(got, got.T, rtol=0, atol=0)  # symmetric
     assert adj.has_sorted_indices
@@ -69,7 +55,7 @@ def test_normalized_adjacency_hand_values() -> None:
 def test_normalized_adjacency_larger_random_is_symmetric() -> None:
     r = _random_r(0, 40, 30, 0.1)
     adj = normalized_adjacency(r)
-    np.testing.assert_allclose(adj.toarray(), _dense_normalized(r.toarray(), False), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(adj.toarray(), dense_normalized(r.toarray(), False), rtol=1e-6, atol=1e-7)
     assert (adj != adj.T).nnz == 0
 
 

@@ -9,6 +9,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
+from helpers import dense_normalized, random_interactions
 
 from rlmrec.align import ConConfig, GenConfig
 from rlmrec.data import Dataset
@@ -19,27 +20,6 @@ from rlmrec.registry import build_model
 
 CPU = torch.device("cpu")
 NU, NI = 12, 10
-
-
-def _train(seed: int = 0, n_users: int = NU, n_items: int = NI, density: float = 0.35) -> sp.csr_matrix:
-    rng = np.random.default_rng(seed)
-    dense = (rng.random((n_users, n_items)) < density).astype(np.float32)
-    dense[np.arange(n_users), rng.integers(0, n_items, n_users)] = 1.0
-    return sp.csr_matrix(dense)
-
-
-def _dense_norm_adj(r: sp.csr_matrix, self_loops: bool) -> np.ndarray:
-    b = (r.toarray() != 0).astype(np.float64)
-    u, i = b.shape
-    a = np.zeros((u + i, u + i))
-    a[:u, u:] = b
-    a[u:, :u] = b.T
-    if self_loops:
-        a += np.eye(u + i)
-    deg = a.sum(1)
-    inv = np.zeros_like(deg)
-    inv[deg > 0] = deg[deg > 0] ** -0.5
-    return inv[:, None] * a * inv[None, :]
 
 
 def _dense_gccf(adj: np.ndarray, ego: torch.Tensor, layers: int) -> torch.Tensor:
@@ -79,7 +59,7 @@ def _dataset(train: sp.csr_matrix, dim: int = 16) -> Dataset:
 
 @pytest.mark.parametrize("layers", [0, 1, 2, 3])
 def test_output_is_the_concatenation_of_all_layers(layers: int) -> None:
-    model = _model(_train(), d=8, layers=layers)
+    model = _model(random_interactions(0, NU, NI, 0.35), d=8, layers=layers)
     assert model.out_dim == 8 * (layers + 1)
     for training in (False, True):
         assert model.propagate(model.layer0(), training=training).shape == (NU + NI, 8 * (layers + 1))
@@ -88,18 +68,18 @@ def test_output_is_the_concatenation_of_all_layers(layers: int) -> None:
 @pytest.mark.parametrize("wrapped", [False, True])
 @pytest.mark.parametrize("layers", [1, 3])
 def test_propagate_eval_equals_dense_concat(layers: int, wrapped: bool) -> None:
-    train = _train(1)
+    train = random_interactions(1, NU, NI, 0.35)
     model = _model(train, layers=layers, wrapped=wrapped)
     ego = model.layer0().detach()
     got = model.propagate(ego, training=False)
-    expected = _dense_gccf(_dense_norm_adj(train, self_loops=not wrapped), ego.double(), layers)
+    expected = _dense_gccf(dense_normalized(train, self_loops=not wrapped), ego.double(), layers)
     torch.testing.assert_close(got.double(), expected, rtol=1e-5, atol=1e-6)
     # The first block is the layer-0 embedding itself.
     assert torch.equal(got[:, :8], ego)
 
 
 def test_no_dropout_training_equals_eval() -> None:
-    model = _model(_train(2), layers=3)
+    model = _model(random_interactions(2, NU, NI, 0.35), layers=3)
     ego = model.layer0().detach()
     torch.manual_seed(0)
     t1 = model.propagate(ego, training=True)
@@ -122,25 +102,25 @@ def test_no_dropout_training_equals_eval() -> None:
     ],
 )
 def test_self_loop_quirk_and_overrides(self_loops: str, wrapped: bool, expected: bool) -> None:
-    train = _train(3)
+    train = random_interactions(3, NU, NI, 0.35)
     model = _model(train, wrapped=wrapped, self_loops=self_loops)
-    np.testing.assert_allclose(_graph_dense(model), _dense_norm_adj(train, self_loops=expected), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(_graph_dense(model), dense_normalized(train, self_loops=expected), rtol=1e-6, atol=1e-7)
     assert (np.diag(_graph_dense(model)) > 0).all() == expected
 
 
 @pytest.mark.parametrize(("variant", "align_cfg", "loops"), [("base", None, True), ("con", ConConfig(), False),
                                                               ("gen", GenConfig(), False)])  # fmt: skip
 def test_registry_wraps_con_and_gen_without_self_loops(variant: str, align_cfg: object, loops: bool) -> None:
-    train = _train(4)
+    train = random_interactions(4, NU, NI, 0.35)
     rec = build_model("gccf", variant, GCCFConfig(embedding_size=8, layer_num=2), align_cfg, _dataset(train), CPU)
     assert isinstance(rec.backbone, GCCF)
-    np.testing.assert_allclose(_graph_dense(rec.backbone), _dense_norm_adj(train, self_loops=loops), rtol=1e-6,
+    np.testing.assert_allclose(_graph_dense(rec.backbone), dense_normalized(train, self_loops=loops), rtol=1e-6,
                                atol=1e-7)  # fmt: skip
 
 
 def test_unused_layer_weights_exist_with_xavier_bounds_and_do_not_change_propagation() -> None:
     torch.manual_seed(0)
-    model = _model(_train(5), d=32, layers=3)
+    model = _model(random_interactions(5, NU, NI, 0.35), d=32, layers=3)
     assert len(model.layer_weights) == 3
     bound = math.sqrt(6.0 / (32 + 32))
     for w in model.layer_weights:
@@ -161,7 +141,7 @@ def test_unused_layer_weights_exist_with_xavier_bounds_and_do_not_change_propaga
 
 
 def test_layer_weights_count_in_the_regularizer_only() -> None:
-    train = _train(6)
+    train = random_interactions(6, NU, NI, 0.35)
     model = _model(train, layers=2)
     rec = Recommender(model, None, reg_weight=0.01)
     losses = rec.train_losses(_batch(train, 10))
@@ -180,7 +160,7 @@ def test_layer_weights_count_in_the_regularizer_only() -> None:
 
 
 def test_bpr_and_gradients_match_a_dense_reimplementation() -> None:
-    train = _train(7)
+    train = random_interactions(7, NU, NI, 0.35)
     model = _model(train, layers=2)
     batch = _batch(train, 13, seed=2)
     losses, final = model.train_losses(model.layer0(), batch)
@@ -192,7 +172,7 @@ def test_bpr_and_gradients_match_a_dense_reimplementation() -> None:
 
     user = model.user_embeds.detach().double().requires_grad_()
     item = model.item_embeds.detach().double().requires_grad_()
-    dense = _dense_gccf(_dense_norm_adj(train, self_loops=True), torch.cat([user, item]), 2)
+    dense = _dense_gccf(dense_normalized(train, self_loops=True), torch.cat([user, item]), 2)
     du, di, dj = dense[batch.users], dense[NU + batch.pos], dense[NU + batch.neg]
     bpr = F.softplus((du * dj).sum(-1) - (du * di).sum(-1)).mean()
     bpr.backward()

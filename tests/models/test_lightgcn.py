@@ -9,6 +9,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
+from helpers import dense_normalized, random_interactions
 
 from rlmrec.models.base import Batch
 from rlmrec.models.lightgcn import LightGCN, LightGCNConfig
@@ -16,28 +17,6 @@ from rlmrec.recommender import Recommender
 
 CPU = torch.device("cpu")
 F64 = torch.float64
-
-
-def _train(seed: int = 0, n_users: int = 12, n_items: int = 10, density: float = 0.35) -> sp.csr_matrix:
-    rng = np.random.default_rng(seed)
-    dense = (rng.random((n_users, n_items)) < density).astype(np.float32)
-    dense[np.arange(n_users), rng.integers(0, n_items, n_users)] = 1.0  # every user has an item
-    return sp.csr_matrix(dense)
-
-
-def _dense_norm_adj(r: sp.csr_matrix, self_loops: bool = False) -> np.ndarray:
-    """D^-1/2 A D^-1/2 with A = [[0, R], [R^T, 0]] (+ I), written out densely in float64."""
-    b = (r.toarray() != 0).astype(np.float64)
-    u, i = b.shape
-    a = np.zeros((u + i, u + i))
-    a[:u, u:] = b
-    a[u:, :u] = b.T
-    if self_loops:
-        a += np.eye(u + i)
-    deg = a.sum(1)
-    inv = np.zeros_like(deg)
-    inv[deg > 0] = deg[deg > 0] ** -0.5
-    return inv[:, None] * a * inv[None, :]
 
 
 def _model(train: sp.csr_matrix, d: int = 16, layers: int = 2, keep_rate: float = 0.8) -> LightGCN:
@@ -65,7 +44,7 @@ def _dense_lightgcn(adj: np.ndarray, ego: torch.Tensor, layers: int) -> torch.Te
 
 @pytest.mark.parametrize("layers", [0, 1, 3])
 def test_output_shape_is_embedding_size(layers: int) -> None:
-    train = _train()
+    train = random_interactions(0, 12, 10, 0.35)
     model = _model(train, d=16, layers=layers)
     assert model.out_dim == 16
     for training in (False, True):
@@ -75,11 +54,11 @@ def test_output_shape_is_embedding_size(layers: int) -> None:
 
 @pytest.mark.parametrize("layers", [0, 1, 2, 3])
 def test_propagate_eval_equals_dense_layer_sum(layers: int) -> None:
-    train = _train(1)
+    train = random_interactions(1, 12, 10, 0.35)
     model = _model(train, layers=layers)
     ego = model.layer0().detach()
     got = model.propagate(ego, training=False)
-    expected = _dense_lightgcn(_dense_norm_adj(train), ego.double(), layers)
+    expected = _dense_lightgcn(dense_normalized(train), ego.double(), layers)
     torch.testing.assert_close(got.double(), expected, rtol=1e-5, atol=1e-6)
     # SUM, not mean: with L layers the mean would be expected / (L + 1).
     if layers:
@@ -87,15 +66,15 @@ def test_propagate_eval_equals_dense_layer_sum(layers: int) -> None:
 
 
 def test_graph_has_no_self_loops_whether_wrapped_or_not() -> None:
-    train = _train(2)
+    train = random_interactions(2, 12, 10, 0.35)
     for wrapped in (False, True):
         model = LightGCN(12, 10, LightGCNConfig(embedding_size=8), train, CPU, wrapped=wrapped)
         dense = model.graph.operator()(torch.eye(22))  # A @ I = A
-        np.testing.assert_allclose(dense.numpy(), _dense_norm_adj(train), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(dense.numpy(), dense_normalized(train), rtol=1e-6, atol=1e-7)
 
 
 def test_training_passes_drop_edges_and_eval_passes_do_not() -> None:
-    train = _train(3)
+    train = random_interactions(3, 12, 10, 0.35)
     model = _model(train)
     ego = model.layer0().detach()
     torch.manual_seed(0)
@@ -112,7 +91,7 @@ def test_training_passes_drop_edges_and_eval_passes_do_not() -> None:
 
 
 def test_keep_rate_one_means_no_dropout() -> None:
-    train = _train(3)
+    train = random_interactions(3, 12, 10, 0.35)
     model = _model(train, keep_rate=1.0)
     ego = model.layer0().detach()
     torch.testing.assert_close(model.propagate(ego, training=True), model.propagate(ego, training=False))
@@ -120,10 +99,10 @@ def test_keep_rate_one_means_no_dropout() -> None:
 
 def test_edge_dropout_keeps_about_keep_rate_of_entries_unrescaled() -> None:
     # One layer on identity layer-0 embeddings reads the dropped matrix off: out - I = A_dropped.
-    train = _train(4, n_users=120, n_items=100, density=0.08)
+    train = random_interactions(4, 120, 100, 0.08)
     n = 220
     model = LightGCN(120, 100, LightGCNConfig(embedding_size=n, layer_num=1, keep_rate=0.8), train, CPU)
-    full = _dense_norm_adj(train)
+    full = dense_normalized(train)
     torch.manual_seed(1)
     dropped = (model.propagate(torch.eye(n), training=True) - torch.eye(n)).double().numpy()
     stored = full != 0
@@ -138,7 +117,7 @@ def test_edge_dropout_keeps_about_keep_rate_of_entries_unrescaled() -> None:
 
 def test_only_the_id_tables_are_parameters_with_xavier_bounds() -> None:
     torch.manual_seed(0)
-    model = LightGCN(300, 200, LightGCNConfig(embedding_size=32), _train(5, 300, 200, 0.05), CPU)
+    model = LightGCN(300, 200, LightGCNConfig(embedding_size=32), random_interactions(5, 300, 200, 0.05), CPU)
     names = {n for n, _ in model.named_parameters()}
     assert names == {"user_embeds", "item_embeds"}
     for table, rows in ((model.user_embeds, 300), (model.item_embeds, 200)):
@@ -151,7 +130,7 @@ def test_only_the_id_tables_are_parameters_with_xavier_bounds() -> None:
 
 
 def test_bpr_term_of_train_losses_equals_the_formula() -> None:
-    train = _train(6)
+    train = random_interactions(6, 12, 10, 0.35)
     model = _model(train)
     batch = _batch(train, 9)
     ego = model.layer0()
@@ -168,7 +147,7 @@ def test_bpr_term_of_train_losses_equals_the_formula() -> None:
 
 
 def test_recommender_losses_and_gradients_match_a_dense_reimplementation() -> None:
-    train = _train(7)
+    train = random_interactions(7, 12, 10, 0.35)
     model = _model(train, layers=2, keep_rate=1.0)  # keep_rate 1: the training pass is deterministic
     rec = Recommender(model, None, reg_weight=1e-3)
     batch = _batch(train, 11, seed=1)
@@ -178,7 +157,7 @@ def test_recommender_losses_and_gradients_match_a_dense_reimplementation() -> No
 
     user = model.user_embeds.detach().double().requires_grad_()
     item = model.item_embeds.detach().double().requires_grad_()
-    final = _dense_lightgcn(_dense_norm_adj(train), torch.cat([user, item]), 2)
+    final = _dense_lightgcn(dense_normalized(train), torch.cat([user, item]), 2)
     u, i, j = final[batch.users], final[12 + batch.pos], final[12 + batch.neg]
     bpr = F.softplus((u * j).sum(-1) - (u * i).sum(-1)).mean()
     reg = 1e-3 * (user.square().sum() + item.square().sum())
@@ -193,7 +172,7 @@ def test_recommender_losses_and_gradients_match_a_dense_reimplementation() -> No
 
 
 def test_gradients_reach_embeddings_through_dropped_training_pass() -> None:
-    train = _train(8)
+    train = random_interactions(8, 12, 10, 0.35)
     model = _model(train)
     rec = Recommender(model, None, reg_weight=0.0)
     torch.manual_seed(3)

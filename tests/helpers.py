@@ -1,0 +1,29 @@
+"""Small fixtures shared by several test files (importable: tests/ is on pytest's path)."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+
+def random_interactions(seed: int, n_users: int, n_items: int, density: float) -> sp.csr_matrix:
+    """A binary users x items matrix in which every user has at least one item."""
+    rng = np.random.default_rng(seed)
+    dense = (rng.random((n_users, n_items)) < density).astype(np.float32)
+    dense[np.arange(n_users), rng.integers(0, n_items, n_users)] = 1.0
+    return sp.csr_matrix(dense)
+
+
+def dense_normalized(r: sp.spmatrix | np.ndarray, self_loops: bool = False) -> np.ndarray:
+    """D^-1/2 A D^-1/2 with A = [[0, R], [R^T, 0]] (+ I), written out densely in float64."""
+    b = ((r.toarray() if sp.issparse(r) else np.asarray(r)) != 0).astype(np.float64)
+    u, i = b.shape
+    a = np.zeros((u + i, u + i))
+    a[:u, u:] = b
+    a[u:, :u] = b.T
+    if self_loops:
+        a += np.eye(u + i)
+    deg = a.sum(1)
+    inv = np.zeros_like(deg)
+    inv[deg > 0] = deg[deg > 0] ** -0.5
+    return inv[:, None] * a * inv[None, :]
