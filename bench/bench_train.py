@@ -11,6 +11,7 @@ Each configuration runs in its own process so that peak memory is its own.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import resource
 import statistics
@@ -24,7 +25,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import amazon, machine, write_section
+from common import amazon, machine, publish, timed
 
 from rlmrec.config import resolve_config
 from rlmrec.models import Batch
@@ -89,21 +90,10 @@ def bench_one(model: str, variant: str, epochs: int, evals: int, device: str) ->
     trainer = Trainer(cfg, data)
     dev = trainer.device
     trainer.train_epoch()  # warm-up: allocator, thread pools, lazy inits
-    epoch_s = []
-    for _ in range(epochs):
-        _sync(dev)
-        tick = time.perf_counter()
-        trainer.train_epoch()
-        _sync(dev)
-        epoch_s.append(time.perf_counter() - tick)
+    sync = functools.partial(_sync, dev)
+    epoch_s = timed(trainer.train_epoch, epochs, sync)
     trainer.evaluate()
-    eval_s = []
-    for _ in range(evals):
-        _sync(dev)
-        tick = time.perf_counter()
-        trainer.evaluate()
-        _sync(dev)
-        eval_s.append(time.perf_counter() - tick)
+    eval_s = timed(trainer.evaluate, evals, sync)
     out: dict[str, Any] = {
         "model": model,
         "variant": variant,
@@ -179,13 +169,7 @@ def main() -> None:
         result = json.loads(done.stdout.strip().splitlines()[-1])
         print(json.dumps(result), flush=True)
         results.append(result)
-    text = table(results, args.epochs)
-    print(text)
-    Path(__file__).with_name("results").mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    (Path(__file__).with_name("results") / f"train-{stamp}.json").write_text(json.dumps(results, indent=1))
-    if not args.no_write:
-        write_section("bench:train", text)
+    publish("train", results, table(results, args.epochs), write=not args.no_write)
 
 
 if __name__ == "__main__":

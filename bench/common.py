@@ -3,11 +3,15 @@ rewriting one marked section of BENCHMARKS.md."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -60,3 +64,26 @@ def write_section(name: str, body: str) -> None:
     if not pattern.search(text):
         raise SystemExit(f"{BENCHMARKS_MD}: no <!-- {name} --> section to update")
     BENCHMARKS_MD.write_text(pattern.sub(lambda m: m.group(1) + body.rstrip() + "\n" + m.group(2), text))
+
+
+def publish(kind: str, results: list[dict[str, Any]], text: str, write: bool) -> None:
+    """Print the table, keep the raw results in bench/results/, and (unless told
+    not to) replace the ``bench:<kind>`` section of BENCHMARKS.md with the table."""
+    print(text)
+    folder = Path(__file__).with_name("results")
+    folder.mkdir(exist_ok=True)
+    (folder / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(results, indent=1))
+    if write:
+        write_section(f"bench:{kind}", text)
+
+
+def timed(fn: Callable[[], object], repeats: int, sync: Callable[[], None]) -> list[float]:
+    """Wall-clock seconds of ``repeats`` calls, with the device synchronized around each."""
+    seconds = []
+    for _ in range(repeats):
+        sync()
+        tick = time.perf_counter()
+        fn()
+        sync()
+        seconds.append(time.perf_counter() - tick)
+    return seconds

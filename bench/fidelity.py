@@ -13,13 +13,12 @@ import argparse
 import csv
 import json
 import sys
-import time
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import amazon, machine, write_section
+from common import amazon, machine, publish
 
 from rlmrec.config import resolve_config
 from rlmrec.trainer import train
@@ -90,13 +89,7 @@ def main() -> None:
         }
         print(json.dumps(row), flush=True)
         results.append(row)
-    text = table(results)
-    print(text)
-    Path(__file__).with_name("results").mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    (Path(__file__).with_name("results") / f"fidelity-{stamp}.json").write_text(json.dumps(results, indent=1))
-    if not args.no_write:
-        write_section("bench:fidelity", text)
+    publish("fidelity", results, table(results), write=not args.no_write)
 
 
 if __name__ == "__main__":
