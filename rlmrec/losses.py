@@ -163,7 +163,6 @@ def _blocked_recon(x: Tensor, y: Tensor, t: float, need_x: bool, need_y: bool) -
     y_t = y.T.contiguous()
     denominator = torch.empty(n, device=x.device, dtype=x.dtype)
     grad_x = torch.empty_like(x) if need_x else x.new_empty(0)
-    coef = x.new_empty(n) if need_y else x.new_empty(0)
     weighted_u = torch.zeros_like(y) if need_y else y.new_empty(0)
     block = _BLOCK_ELEMENTS if x.device.type == "cpu" else _BLOCK_ELEMENTS_GPU
     step = max(16, block // max(n, 1))
