@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from rlmrec.data import Dataset
+
 
 def random_interactions(seed: int, n_users: int, n_items: int, density: float) -> sp.csr_matrix:
     """A binary users x items matrix in which every user has at least one item."""
@@ -27,3 +29,14 @@ def dense_normalized(r: sp.spmatrix | np.ndarray, self_loops: bool = False) -> n
     inv = np.zeros_like(deg)
     inv[deg > 0] = deg[deg > 0] ** -0.5
     return inv[:, None] * a * inv[None, :]
+
+
+def tiny_dataset(seed: int, n_users: int, n_items: int, emb_dim: int) -> Dataset:
+    """Training interactions plus random profile embeddings; empty valid/test splits."""
+    rng = np.random.default_rng(seed)
+    dense = (rng.random((n_users, n_items)) < 0.35).astype(np.float32)
+    dense[np.arange(n_users), rng.integers(0, n_items, n_users)] = 1.0
+    empty = sp.csr_matrix((n_users, n_items), dtype=np.float32)
+    user_emb = rng.standard_normal((n_users, emb_dim)).astype(np.float32)
+    item_emb = rng.standard_normal((n_items, emb_dim)).astype(np.float32)
+    return Dataset("tiny", sp.csr_matrix(dense), empty, empty, user_emb, item_emb)

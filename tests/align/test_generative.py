@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 import torch
+from helpers import tiny_dataset
 from torch import nn
 
 from rlmrec.align import GenConfig, GenerativeAlignment
@@ -24,14 +24,7 @@ N = NU + NI
 
 
 def _dataset(seed: int = 0) -> Dataset:
-    rng = np.random.default_rng(seed)
-    dense = (rng.random((NU, NI)) < 0.35).astype(np.float32)
-    dense[np.arange(NU), rng.integers(0, NI, NU)] = 1.0
-    train = sp.csr_matrix(dense)
-    empty = sp.csr_matrix((NU, NI), dtype=np.float32)
-    return Dataset("tiny", train, empty, empty,
-                   rng.standard_normal((NU, D)).astype(np.float32),
-                   rng.standard_normal((NI, D)).astype(np.float32))  # fmt: skip
+    return tiny_dataset(seed, NU, NI, D)
 
 
 def _build(model: str = "gccf", cfg: GenConfig | None = None, seed: int = 0) -> Recommender:
