@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 
 from rlmrec.data import Dataset
+from rlmrec.models.base import Batch
 
 
 def random_interactions(seed: int, n_users: int, n_items: int, density: float) -> sp.csr_matrix:
@@ -40,3 +42,16 @@ def tiny_dataset(seed: int, n_users: int, n_items: int, emb_dim: int) -> Dataset
     user_emb = rng.standard_normal((n_users, emb_dim)).astype(np.float32)
     item_emb = rng.standard_normal((n_items, emb_dim)).astype(np.float32)
     return Dataset("tiny", sp.csr_matrix(dense), empty, empty, user_emb, item_emb)
+
+
+def random_batch(train: sp.csr_matrix, size: int, seed: int = 0) -> Batch:
+    """``size`` training interactions drawn with replacement, each with a uniform item as negative."""
+    rng = np.random.default_rng(seed)
+    coo = train.tocoo()
+    pick = rng.integers(0, coo.nnz, size)
+    neg = rng.integers(0, train.shape[1], size)
+    return Batch(
+        torch.from_numpy(coo.row[pick].astype(np.int64)),
+        torch.from_numpy(coo.col[pick].astype(np.int64)),
+        torch.from_numpy(neg.astype(np.int64)),
+    )

@@ -9,11 +9,10 @@ import pytest
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
-from helpers import dense_normalized, random_interactions
+from helpers import dense_normalized, random_batch, random_interactions
 
 from rlmrec.align import ConConfig, GenConfig
 from rlmrec.data import Dataset
-from rlmrec.models.base import Batch
 from rlmrec.models.gccf import GCCF, GCCFConfig
 from rlmrec.recommender import Recommender
 from rlmrec.registry import build_model
@@ -38,15 +37,6 @@ def _model(train: sp.csr_matrix, d: int = 8, layers: int = 2, wrapped: bool = Fa
 def _graph_dense(model: GCCF) -> np.ndarray:
     n = model.n_users + model.n_items
     return model.graph.operator()(torch.eye(n)).double().numpy()  # A @ eye = A
-
-
-def _batch(train: sp.csr_matrix, size: int, seed: int = 0) -> Batch:
-    rng = np.random.default_rng(seed)
-    coo = train.tocoo()
-    pick = rng.integers(0, coo.nnz, size)
-    neg = rng.integers(0, train.shape[1], size)
-    return Batch(torch.from_numpy(coo.row[pick].astype(np.int64)), torch.from_numpy(coo.col[pick].astype(np.int64)),
-                 torch.from_numpy(neg.astype(np.int64)))  # fmt: skip
 
 
 def _dataset(train: sp.csr_matrix, dim: int = 16) -> Dataset:
@@ -144,7 +134,7 @@ def test_layer_weights_count_in_the_regularizer_only() -> None:
     train = random_interactions(6, NU, NI, 0.35)
     model = _model(train, layers=2)
     rec = Recommender(model, None, reg_weight=0.01)
-    losses = rec.train_losses(_batch(train, 10))
+    losses = rec.train_losses(random_batch(train, 10))
     assert set(losses) == {"bpr", "reg"}
     params = [model.user_embeds, model.item_embeds, *model.layer_weights]
     expected = 0.01 * sum(float(p.detach().double().square().sum()) for p in params)
@@ -162,7 +152,7 @@ def test_layer_weights_count_in_the_regularizer_only() -> None:
 def test_bpr_and_gradients_match_a_dense_reimplementation() -> None:
     train = random_interactions(7, NU, NI, 0.35)
     model = _model(train, layers=2)
-    batch = _batch(train, 13, seed=2)
+    batch = random_batch(train, 13, seed=2)
     losses, final = model.train_losses(model.layer0(), batch)
     assert set(losses) == {"bpr"}
     u, i, j = final[batch.users], final[NU + batch.pos], final[NU + batch.neg]

@@ -9,9 +9,8 @@ import pytest
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
-from helpers import dense_normalized, random_interactions
+from helpers import dense_normalized, random_batch, random_interactions
 
-from rlmrec.models.base import Batch
 from rlmrec.models.lightgcn import LightGCN, LightGCNConfig
 from rlmrec.recommender import Recommender
 
@@ -22,15 +21,6 @@ F64 = torch.float64
 def _model(train: sp.csr_matrix, d: int = 16, layers: int = 2, keep_rate: float = 0.8) -> LightGCN:
     cfg = LightGCNConfig(embedding_size=d, layer_num=layers, keep_rate=keep_rate)
     return LightGCN(train.shape[0], train.shape[1], cfg, train, CPU)
-
-
-def _batch(train: sp.csr_matrix, size: int, seed: int = 0) -> Batch:
-    rng = np.random.default_rng(seed)
-    coo = train.tocoo()
-    pick = rng.integers(0, coo.nnz, size)
-    neg = rng.integers(0, train.shape[1], size)
-    return Batch(torch.from_numpy(coo.row[pick].astype(np.int64)), torch.from_numpy(coo.col[pick].astype(np.int64)),
-                 torch.from_numpy(neg.astype(np.int64)))  # fmt: skip
 
 
 def _dense_lightgcn(adj: np.ndarray, ego: torch.Tensor, layers: int) -> torch.Tensor:
@@ -132,7 +122,7 @@ def test_only_the_id_tables_are_parameters_with_xavier_bounds() -> None:
 def test_bpr_term_of_train_losses_equals_the_formula() -> None:
     train = random_interactions(6, 12, 10, 0.35)
     model = _model(train)
-    batch = _batch(train, 9)
+    batch = random_batch(train, 9)
     ego = model.layer0()
     torch.manual_seed(7)
     losses, final = model.train_losses(ego, batch)
@@ -150,7 +140,7 @@ def test_recommender_losses_and_gradients_match_a_dense_reimplementation() -> No
     train = random_interactions(7, 12, 10, 0.35)
     model = _model(train, layers=2, keep_rate=1.0)  # keep_rate 1: the training pass is deterministic
     rec = Recommender(model, None, reg_weight=1e-3)
-    batch = _batch(train, 11, seed=1)
+    batch = random_batch(train, 11, seed=1)
     losses = rec.train_losses(batch)
     assert set(losses) == {"bpr", "reg"}
     sum(losses.values()).backward()
@@ -176,7 +166,7 @@ def test_gradients_reach_embeddings_through_dropped_training_pass() -> None:
     model = _model(train)
     rec = Recommender(model, None, reg_weight=0.0)
     torch.manual_seed(3)
-    rec.train_losses(_batch(train, 16))["bpr"].backward()
+    rec.train_losses(random_batch(train, 16))["bpr"].backward()
     for table in (model.user_embeds, model.item_embeds):
         assert table.grad is not None
         assert torch.isfinite(table.grad).all()
