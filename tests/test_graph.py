@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
-from helpers import dense_normalized
+from helpers import dense_normalized, random_interactions
 
 from rlmrec.graph import Graph, normalized_adjacency
 
@@ -182,3 +182,26 @@ def test_manual_seed_resets_dropout_of_an_existing_graph() -> None:
     torch.manual_seed(0)
     b = graph.dropped(0.8).a.values()
     assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("n_layers", [0, 1, 3])
+def test_power_sum_matches_layer_by_layer_autograd(n_layers: int) -> None:
+    # LightGCN's layer sum is a single autograd node with a Horner-rule backward; it
+    # must equal plain layer-by-layer autograd, with dropout.
+    graph = Graph.from_scipy(normalized_adjacency(random_interactions(3, 9, 7, 0.3)))
+    torch.manual_seed(1)
+    op = graph.dropped(0.7)
+    a = op.a.to_dense().double()
+    x = torch.randn(graph.n_nodes, 4, dtype=torch.float64, requires_grad=True)
+    layers = [x]
+    for _ in range(n_layers):
+        layers.append(a @ layers[-1])
+    naive = sum(layers)
+    x_fused = x.detach().clone().requires_grad_()
+    got = op.power_sum(x_fused.float(), n_layers).double()
+    torch.testing.assert_close(got, naive, rtol=1e-5, atol=1e-6)
+    weight = torch.randn_like(naive)
+    (got * weight).sum().backward()
+    (expected,) = torch.autograd.grad((naive * weight).sum(), [x])
+    assert x_fused.grad is not None
+    torch.testing.assert_close(x_fused.grad, expected, rtol=1e-5, atol=1e-5)
