@@ -1,20 +1,26 @@
 """The registry of backbones and variants, and how a (backbone, variant) pair
-becomes a model."""
+becomes a model.
+
+Importing this module does not import torch: the queue, the run store and the
+CLI's listing commands validate names and configs without the training stack.
+"""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from rlmrec.align import Alignment, ContrastiveAlignment, GenerativeAlignment
-from rlmrec.data.dataset import Dataset
 from rlmrec.errors import ConfigError
-from rlmrec.models.base import Backbone
-from rlmrec.models.gccf import GCCF, GCCFConfig
-from rlmrec.models.lightgcn import LightGCN, LightGCNConfig
-from rlmrec.recommender import Recommender
+from rlmrec.models.configs import GCCFConfig, LightGCNConfig
+
+if TYPE_CHECKING:
+    import torch
+
+    from rlmrec.align import Alignment
+    from rlmrec.data.dataset import Dataset
+    from rlmrec.models.base import Backbone
+    from rlmrec.recommender import Recommender
 
 
 @dataclass(frozen=True)
@@ -22,18 +28,25 @@ class ModelSpec:
     """A backbone, its typed config, and the preset keys it deliberately ignores."""
 
     name: str
-    backbone: type[Backbone]
+    backbone_path: str  # "module:Class", imported on first use
     config: type
     summary: str
     # Keys present in the published presets that this backbone does not use.
     unused_preset_keys: frozenset[str] = frozenset()
 
+    def backbone(self) -> type[Backbone]:
+        module, _, name = self.backbone_path.partition(":")
+        cls: type[Backbone] = getattr(importlib.import_module(module), name)
+        return cls
+
 
 MODELS: dict[str, ModelSpec] = {
-    "lightgcn": ModelSpec("lightgcn", LightGCN, LightGCNConfig, "LightGCN (He et al., SIGIR 2020)"),
+    "lightgcn": ModelSpec(
+        "lightgcn", "rlmrec.models.lightgcn:LightGCN", LightGCNConfig, "LightGCN (He et al., SIGIR 2020)"
+    ),
     "gccf": ModelSpec(
         "gccf",
-        GCCF,
+        "rlmrec.models.gccf:GCCF",
         GCCFConfig,
         "LR-GCCF (Chen et al., AAAI 2020)",
         # The published GCCF configs carry keep_rate, but GCCF never drops edges.
@@ -54,8 +67,13 @@ def build_model(
     model: str, variant: str, model_cfg: Any, align_cfg: Any, dataset: Dataset, device: torch.device
 ) -> Recommender:
     """Instantiate backbone + alignment for ``dataset`` on ``device``."""
+    import torch
+
+    from rlmrec.align import ContrastiveAlignment, GenerativeAlignment
+    from rlmrec.recommender import Recommender
+
     spec = MODELS[model]
-    backbone = spec.backbone(  # type: ignore[call-arg]
+    backbone = spec.backbone()(  # type: ignore[call-arg]
         dataset.n_users, dataset.n_items, model_cfg, dataset.train, device, wrapped=variant != "base"
     )
     alignment: Alignment | None = None

@@ -3,21 +3,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from rlmrec.align.base import Alignment, profile_mlp
+from rlmrec.align.configs import ConConfig
 from rlmrec.losses import info_nce
 from rlmrec.models.base import Batch
-
-
-@dataclass
-class ConConfig:
-    kd_weight: float = 0.01  # published common value; presets tune it per dataset
-    kd_temperature: float = 0.2  # InfoNCE temperature of the alignment term
 
 
 class ContrastiveAlignment(Alignment):

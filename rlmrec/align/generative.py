@@ -3,22 +3,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rlmrec.align.base import Alignment, profile_mlp
+from rlmrec.align.configs import GenConfig
 from rlmrec.losses import reconstruction_contrast
 from rlmrec.models.base import Batch
-
-
-@dataclass
-class GenConfig:
-    mask_ratio: float = 0.1  # share of ALL nodes (users and items) masked per batch
-    recon_weight: float = 0.1  # weight of the reconstruction contrast
-    re_temperature: float = 0.2  # its temperature
 
 
 class GenerativeAlignment(Alignment):

@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 import scipy.sparse as sp
 import torch
 from torch import Tensor, nn
 
 from rlmrec.graph import Graph, normalized_adjacency
 from rlmrec.models.base import Backbone
-
-
-@dataclass
-class GCCFConfig:
-    embedding_size: int = 32  # paper: 32 for every backbone
-    layer_num: int = 3  # published default; presets use 2 on all three datasets
-    reg_weight: float = 1e-6  # times the summed squared norm of ALL parameters
-    # Reference QUIRK: self-loops are added for plain GCCF only; its Con/Gen variants
-    # train without them. "reference" reproduces that; "always"/"never" are the fixes.
-    self_loops: Literal["reference", "always", "never"] = "reference"
+from rlmrec.models.configs import GCCFConfig
 
 
 class GCCF(Backbone):

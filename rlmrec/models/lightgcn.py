@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import scipy.sparse as sp
 import torch
 from torch import Tensor
 
 from rlmrec.graph import Graph, normalized_adjacency
 from rlmrec.models.base import Backbone
-
-
-@dataclass
-class LightGCNConfig:
-    embedding_size: int = 32  # paper: 32 for every backbone
-    layer_num: int = 3  # published default; presets set 2 or 3 per dataset
-    keep_rate: float = 0.8  # reference QUIRK: drops 20% of edges on every training pass
-    reg_weight: float = 1e-6  # times the summed squared norm of ALL parameters
+from rlmrec.models.configs import LightGCNConfig
 
 
 class LightGCN(Backbone):
