@@ -17,3 +17,8 @@ class DataError(RLMRecError):
 
 class ConfigError(RLMRecError):
     """An unknown model, variant or configuration key, or a bad value."""
+
+
+class StoreError(RLMRecError):
+    """The run store cannot be opened or used: unreachable, read-only, corrupt, or
+    an operation that its state forbids (removing a running run, say)."""

@@ -1,0 +1,104 @@
+"""Plain values the store returns: no sessions, no lazy loading, safe to keep."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from rlmrec.store.schema import FINAL
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run to queue: identity, the fully resolved config, and bookkeeping."""
+
+    model: str
+    variant: str
+    dataset: str
+    seed: int
+    config: dict[str, Any]
+    group: str | None = None
+    priority: int = 0
+    tags: tuple[str, ...] = ()
+    note: str | None = None
+    data_root: str | None = None
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    id: int
+    model: str
+    variant: str
+    dataset: str
+    seed: int
+    group: str | None
+    status: str
+    priority: int
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    heartbeat_at: float | None
+    worker_id: str | None
+    host: str | None
+    pid: int | None
+    device: str | None
+    attempt: int
+    cancel_requested: bool
+    error: str | None
+    code_version: str | None
+    tags: list[str]
+    note: str | None
+    epoch: int | None
+    epochs_planned: int | None
+    best_epoch: int | None
+    best_valid: float | None
+    valid_metrics: dict[str, float] | None
+    test_value: float | None
+    test_metrics: dict[str, float] | None
+    seconds: float | None
+    data_root: str | None = None
+    config: dict[str, Any] | None = None  # left out of listings, for speed
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL
+
+    def duration(self, now: float | None = None) -> float | None:
+        """Wall time of the current (or last) attempt."""
+        if self.started_at is None:
+            return None
+        end = self.finished_at if self.finished_at is not None else (now or time.time())
+        return max(0.0, end - self.started_at)
+
+
+@dataclass(frozen=True)
+class EpochInfo:
+    epoch: int
+    losses: dict[str, float]
+    seconds: float
+    valid: dict[str, float] | None
+    valid_seconds: float | None
+    at: float
+
+
+@dataclass(frozen=True)
+class LogInfo:
+    id: int
+    run_id: int
+    attempt: int
+    at: float
+    level: str
+    message: str
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    id: str
+    host: str
+    pid: int
+    slots: list[str]
+    started_at: float
+    heartbeat_at: float
+    status: str
+    runs: list[int] = field(default_factory=list)
