@@ -20,6 +20,7 @@ class RunStarted:
     n_train: int
     n_batches: int
     n_params: int
+    start_epoch: int = 0  # > 0 when resuming from a checkpoint
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ last K); the best state is restored and evaluated once on the test split.
 from __future__ import annotations
 
 import json
+import random
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,31 @@ from rlmrec.models import Batch
 from rlmrec.recommender import Recommender
 from rlmrec.registry import build_model
 from rlmrec.sampling import NegativeSampler
+
+
+class RunStopped(Exception):
+    """Raised between batches when the trainer's ``should_stop`` says so (a cancel)."""
+
+
+Checkpoint = dict[str, Any]
+
+
+@dataclass
+class _Progress:
+    """Everything ``fit`` carries from epoch to epoch; with the model, optimizer and
+    RNG states it is the checkpoint a run resumes from."""
+
+    next_epoch: int = 0
+    best_value: float = -float("inf")
+    best_epoch: int = -1
+    best_state: dict[str, torch.Tensor] | None = None
+    best_valid: dict[str, float] = field(default_factory=dict)
+    patience_used: int = 0
+    train_s: float = 0.0
+    eval_s: float = 0.0
+    n_evals: int = 0
+    elapsed: float = 0.0  # wall time of earlier attempts
+    history: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -61,9 +87,15 @@ class Trainer:
     """Trains one :class:`RunConfig` on one :class:`Dataset`."""
 
     def __init__(
-        self, cfg: RunConfig, dataset: Dataset, listeners: Iterable[Listener] = (), out_dir: Path | None = None
+        self,
+        cfg: RunConfig,
+        dataset: Dataset,
+        listeners: Iterable[Listener] = (),
+        out_dir: Path | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> None:
         self.cfg = cfg
+        self.should_stop = should_stop
         self.dataset = dataset
         self.listeners = list(listeners)
         self.out_dir = out_dir
@@ -106,6 +138,8 @@ class Trainer:
         bs = self.cfg.train.batch_size
         totals: dict[str, torch.Tensor] = {}
         for start in range(0, len(order), bs):
+            if self.should_stop is not None and self.should_stop():
+                raise RunStopped
             idx = order[start : start + bs]
             losses = self.model.train_losses(Batch(self._users[idx], self._items[idx], negs[idx]))
             loss = torch.stack(list(losses.values())).sum()
@@ -124,9 +158,53 @@ class Trainer:
         users, items = self.model.embeddings()
         return (self.valid_eval if split == "valid" else self.test_eval)(users, items)
 
-    def fit(self) -> TrainResult:
+    def checkpoint(self, progress: _Progress) -> Checkpoint:
+        """The state to resume from, taken right after an evaluation. Plain tensors,
+        numbers and containers only: it loads with ``torch.load(weights_only=True)``."""
+        rng: dict[str, Any] = {
+            "torch": torch.get_rng_state(),
+            "numpy": self.rng.bit_generator.state,
+            "python": random.getstate(),
+        }
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {
+            "version": 1,
+            "config": self.cfg.to_dict(),
+            "model": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(),
+            "rng": rng,
+            "progress": {
+                **progress.__dict__,
+                "best_state": {k: v.cpu() for k, v in (progress.best_state or {}).items()},
+            },
+        }
+
+    def restore(self, state: Checkpoint) -> _Progress:
+        if state.get("config") != self.cfg.to_dict():
+            raise ConfigError("the checkpoint was written for a different config; remove it to start afresh")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"])
+        self.rng.bit_generator.state = rng["numpy"]
+        version, internal, gauss = rng["python"]
+        random.setstate((version, tuple(internal), gauss))
+        if "cuda" in rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
+        progress = _Progress(**state["progress"])
+        progress.best_state = {k: v.to(self.device) for k, v in (progress.best_state or {}).items()}
+        return progress
+
+    def fit(
+        self, resume: Checkpoint | None = None, on_checkpoint: Callable[[Checkpoint], None] | None = None
+    ) -> TrainResult:
+        """The whole protocol. ``on_checkpoint`` receives the resumable state after
+        every evaluation; ``resume`` continues from such a state with the same
+        numbers an uninterrupted run would produce."""
         t = self.cfg.train
         started = time.perf_counter()
+        progress = self.restore(resume) if resume is not None else _Progress()
         self._emit(
             RunStarted(
                 config=self.cfg.to_dict(),
@@ -136,62 +214,70 @@ class Trainer:
                 n_train=len(self.sampler),
                 n_batches=self.n_batches,
                 n_params=sum(p.numel() for p in self.model.parameters()),
+                start_epoch=progress.next_epoch,
             )
         )
-        best_value, best_epoch, best_state, best_valid = -float("inf"), -1, None, {}
-        patience_used, epoch, train_s, eval_s, n_evals = 0, -1, 0.0, 0.0, 0
-        history: list[dict[str, Any]] = []
-        for epoch in range(t.epochs):
+        p = progress
+        epoch = p.next_epoch - 1
+        for epoch in range(p.next_epoch, t.epochs):
             tick = time.perf_counter()
             losses = self.train_epoch()
             seconds = time.perf_counter() - tick
-            train_s += seconds
-            history.append({"epoch": epoch, "losses": losses, "seconds": seconds})
+            p.train_s += seconds
+            p.history.append({"epoch": epoch, "losses": losses, "seconds": seconds})
             self._emit(EpochEnded(epoch, losses, seconds))
             if epoch % t.test_step:
                 continue
             tick = time.perf_counter()
             result = self.evaluate("valid")
             seconds = time.perf_counter() - tick
-            eval_s, n_evals = eval_s + seconds, n_evals + 1
+            p.eval_s, p.n_evals = p.eval_s + seconds, p.n_evals + 1
             value = result.metrics[self.selection]
-            improved = value > best_value  # strictly better, as the reference
+            improved = value > p.best_value  # strictly better, as the reference
             if improved:
-                best_value, best_epoch, best_valid, patience_used = value, epoch, result.metrics, 0
-                best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+                p.best_value, p.best_epoch, p.best_valid, p.patience_used = value, epoch, result.metrics, 0
+                p.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             else:
-                patience_used += 1
-            history[-1]["valid"] = result.metrics
+                p.patience_used += 1
+            p.history[-1]["valid"] = result.metrics
             self._emit(
-                Evaluated(epoch, result.metrics, seconds, improved, best_epoch, best_value, t.patience - patience_used)
+                Evaluated(
+                    epoch, result.metrics, seconds, improved, p.best_epoch, p.best_value, t.patience - p.patience_used
+                )
             )
-            if patience_used >= t.patience:
+            if p.patience_used >= t.patience:
                 break
-        assert best_state is not None  # epoch 0 is always evaluated
-        self.model.load_state_dict(best_state)
+            if on_checkpoint is not None:
+                p.next_epoch = epoch + 1
+                p.elapsed += time.perf_counter() - started
+                started = time.perf_counter()
+                on_checkpoint(self.checkpoint(p))
+        assert p.best_state is not None  # epoch 0 is always evaluated
+        self.model.load_state_dict(p.best_state)
         tick = time.perf_counter()
         test = self.evaluate("test")
-        self._emit(Tested(best_epoch, test.metrics, time.perf_counter() - tick))
+        self._emit(Tested(p.best_epoch, test.metrics, time.perf_counter() - tick))
+        epochs_run = epoch + 1
         timings = {
-            "train_s_per_epoch": train_s / max(epoch + 1, 1),
-            "eval_s_per_pass": eval_s / max(n_evals, 1),
+            "train_s_per_epoch": p.train_s / max(epochs_run, 1),
+            "eval_s_per_pass": p.eval_s / max(p.n_evals, 1),
         }
         outcome = TrainResult(
             config=self.cfg.to_dict(),
-            best_epoch=best_epoch,
-            epochs_run=epoch + 1,
-            valid_metrics=best_valid,
+            best_epoch=p.best_epoch,
+            epochs_run=epochs_run,
+            valid_metrics=p.best_valid,
             test_metrics=test.metrics,
             test=test,
-            seconds=time.perf_counter() - started,
+            seconds=p.elapsed + time.perf_counter() - started,
             timings=timings,
-            history=history,
+            history=p.history,
             out_dir=self.out_dir,
         )
         if self.out_dir is not None:
-            save_artifacts(outcome, best_state, self.out_dir)
-        stopped = patience_used >= t.patience
-        self._emit(RunFinished(best_epoch, epoch + 1, test.metrics, outcome.seconds, stopped, timings))
+            save_artifacts(outcome, p.best_state, self.out_dir)
+        stopped = p.patience_used >= t.patience
+        self._emit(RunFinished(p.best_epoch, epochs_run, test.metrics, outcome.seconds, stopped, timings))
         return outcome
 
 

@@ -53,6 +53,8 @@ def create_engine(url: str) -> Engine:
     except sa.exc.ArgumentError:
         raise StoreError(f"bad store URL '{url}': expected e.g. sqlite:///runs.db or postgresql://host/db") from None
     backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise StoreError(f"store {display_url(url)}: unsupported database '{backend}'; use sqlite:// or postgresql://")
     if backend == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3, the [postgres] extra
     kwargs: dict[str, Any] = {}

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import sqlalchemy as sa
@@ -41,11 +41,11 @@ from rlmrec.store.schema import (
     Worker,
 )
 
-RUNS = Run.__table__
-EPOCHS = Epoch.__table__
-LOGS = LogLine.__table__
-USER_METRICS = UserMetrics.__table__
-WORKERS = Worker.__table__
+RUNS = cast(sa.Table, Run.__table__)
+EPOCHS = cast(sa.Table, Epoch.__table__)
+LOGS = cast(sa.Table, LogLine.__table__)
+USER_METRICS = cast(sa.Table, UserMetrics.__table__)
+WORKERS = cast(sa.Table, Worker.__table__)
 
 # Listing columns: everything but the config (parsing 10,000 JSON configs would
 # dominate ``ls``).
@@ -133,10 +133,8 @@ class Store:
         if not rows:
             return []
         with self._write() as conn:
-            if self.backend in ("postgresql", "sqlite"):
-                result = conn.execute(sa.insert(RUNS).returning(RUNS.c.id, sort_by_parameter_order=True), rows)
-                return [int(r) for r in result.scalars()]
-            return [int(conn.execute(sa.insert(RUNS), row).inserted_primary_key[0]) for row in rows]
+            result = conn.execute(sa.insert(RUNS).returning(RUNS.c.id, sort_by_parameter_order=True), rows)
+            return [int(r) for r in result.scalars()]
 
     def start_direct(self, spec: RunSpec, *, host: str, pid: int, device: str) -> RunInfo:
         """Record a run that is started in this process (``rlmrec run``), not queued."""
@@ -213,14 +211,24 @@ class Store:
             raise Superseded(f"run {run_id} attempt {attempt} is no longer running here")
 
     def record_epoch(
-        self, run_id: int, attempt: int, epoch: int, losses: dict[str, float], seconds: float, total_seconds: float
+        self,
+        run_id: int,
+        attempt: int,
+        epoch: int,
+        losses: dict[str, float],
+        seconds: float,
+        total_seconds: float,
+        message: str | None = None,
     ) -> None:
+        """An epoch's mean loss terms, with its log line, in one transaction."""
         now = time.time()
         with self._write() as conn:
             self._own(conn, run_id, attempt, epoch=epoch, heartbeat_at=now, seconds=total_seconds)
             row = {"run_id": run_id, "epoch": epoch, "losses": losses, "seconds": seconds, "at": now}
             conn.execute(sa.delete(EPOCHS).where(EPOCHS.c.run_id == run_id, EPOCHS.c.epoch == epoch))
             conn.execute(sa.insert(EPOCHS), row)
+            if message is not None:
+                _log(conn, run_id, attempt, message)
 
     def record_eval(
         self,
@@ -230,6 +238,7 @@ class Store:
         metrics: dict[str, float],
         seconds: float,
         best: tuple[int, float, dict[str, float]] | None,
+        message: str | None = None,
     ) -> None:
         """Validation metrics of ``epoch``; ``best`` = (epoch, value, metrics) when it improved."""
         values: dict[str, Any] = {"heartbeat_at": time.time()}
@@ -242,6 +251,8 @@ class Store:
                 .where(EPOCHS.c.run_id == run_id, EPOCHS.c.epoch == epoch)
                 .values(valid=metrics, valid_seconds=seconds)
             )
+            if message is not None:
+                _log(conn, run_id, attempt, message)
 
     def heartbeat(self, run_id: int, attempt: int) -> bool:
         """Refresh the heartbeat; True when a cancel was requested."""
@@ -276,10 +287,7 @@ class Store:
 
     def log(self, run_id: int, attempt: int, message: str, level: str = "info") -> None:
         with self._write() as conn:
-            conn.execute(
-                sa.insert(LOGS),
-                {"run_id": run_id, "attempt": attempt, "at": time.time(), "level": level, "message": message},
-            )
+            _log(conn, run_id, attempt, message, level)
 
     # -- failure detection -------------------------------------------------------
 
@@ -299,10 +307,7 @@ class Store:
             )
             if done.rowcount != 1:
                 return None
-            conn.execute(
-                sa.insert(LOGS),
-                {"run_id": run_id, "attempt": attempt, "at": time.time(), "level": "error", "message": error},
-            )
+            _log(conn, run_id, attempt, error, "error")
         return status
 
     def reap(self, *, stale_after: float, host: str, alive: Any, max_attempts: int = 3) -> list[int]:
@@ -337,9 +342,7 @@ class Store:
         with self._write() as conn:
             for run_id, status in self._statuses(conn, ids).items():
                 if status in CLAIMABLE:
-                    conn.execute(
-                        sa.update(RUNS).where(RUNS.c.id == run_id).values(status=CANCELLED, finished_at=now)
-                    )
+                    conn.execute(sa.update(RUNS).where(RUNS.c.id == run_id).values(status=CANCELLED, finished_at=now))
                     out[run_id] = "cancelled"
                 elif status == RUNNING:
                     conn.execute(sa.update(RUNS).where(RUNS.c.id == run_id).values(cancel_requested=True))
@@ -486,7 +489,7 @@ class Store:
             runs.setdefault(worker_id, []).append(run_id)
         out = []
         for row in rows:
-            info = WorkerInfo(*row, runs=runs.get(row.id, []))
+            info = WorkerInfo(**row._mapping, runs=runs.get(row.id, []))
             silent = now - info.heartbeat_at > stale_after
             if include_stopped or (info.status != "stopped" and not silent):
                 out.append(info)
@@ -508,6 +511,11 @@ _FRESH: dict[str, Any] = {
     "test_metrics": None,
     "seconds": None,
 }
+
+
+def _log(conn: Connection, run_id: int, attempt: int, message: str, level: str = "info") -> None:
+    row = {"run_id": run_id, "attempt": attempt, "at": time.time(), "level": level, "message": message}
+    conn.execute(sa.insert(LOGS), row)
 
 
 def _spec_row(spec: RunSpec, now: float, status: str) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""Workers: claim queued runs from the store and execute them in child processes."""

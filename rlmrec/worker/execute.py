@@ -1,0 +1,171 @@
+"""Execute one claimed run against the store: the body of a worker's child process,
+and of ``rlmrec run``.
+
+The run's config is re-resolved from its stored form (the same layers give the
+same config), the dataset loaded, a checkpoint resumed if an earlier attempt left
+one, and the trainer runs with a :class:`Recorder`. A heartbeat thread keeps the
+run alive in the store and notices cancel requests; the trainer checks between
+batches, so a cancel stops the run within one batch.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import threading
+import traceback
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from rlmrec.config import RunConfig, resolve_config
+from rlmrec.errors import RLMRecError
+from rlmrec.events import Listener
+from rlmrec.store import CANCELLED, FAILED, SUCCEEDED, RunInfo, Store, Superseded
+from rlmrec.store.recorder import Recorder
+
+HEARTBEAT_S = float(os.environ.get("RLMREC_HEARTBEAT_S", "5"))
+CHECKPOINT = "state.pt"
+_IDENTITY = ("model", "variant", "dataset")
+
+
+def config_of(run: RunInfo) -> RunConfig:
+    """The stored flat config back as a :class:`RunConfig` (validated again)."""
+    assert run.config is not None
+    settings = {k: v for k, v in run.config.items() if k not in _IDENTITY}
+    return resolve_config(run.model, run.variant, run.dataset, settings)
+
+
+@functools.cache
+def code_version() -> str:
+    """``git:<rev>[+dirty]`` of the rlmrec source when it is a git checkout, else the version."""
+    from rlmrec import __version__
+
+    root = Path(__file__).resolve().parents[2]
+    try:
+        rev = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+        if rev.returncode != 0:
+            raise OSError
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+        return f"git:{rev.stdout.strip()}" + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return f"rlmrec {__version__}"
+
+
+class Heartbeat(threading.Thread):
+    """Refreshes the run's heartbeat; sets ``stop`` on a cancel request, a SIGTERM
+    relayed by the worker, or when the run was taken from this attempt."""
+
+    def __init__(self, store: Store, run_id: int, attempt: int, interval: float = HEARTBEAT_S) -> None:
+        super().__init__(name=f"heartbeat-{run_id}", daemon=True)
+        self.store, self.run_id, self.attempt, self.interval = store, run_id, attempt, interval
+        self.stop = threading.Event()
+        self.reason = "cancelled"
+        self.superseded = False
+        self._done = threading.Event()
+
+    def request_stop(self, reason: str) -> None:
+        self.reason = reason
+        self.stop.set()
+
+    def run(self) -> None:
+        while not self._done.wait(self.interval):
+            try:
+                if self.store.heartbeat(self.run_id, self.attempt):
+                    self.request_stop("cancelled by request (rlmrec cancel)")
+            except Superseded:
+                self.superseded = True
+                self.request_stop("superseded")
+            except RLMRecError:
+                pass  # store briefly unreachable: try again next beat
+
+    def close(self) -> None:
+        self._done.set()
+
+
+def load_checkpoint(path: Path) -> dict[str, Any] | None:
+    import torch
+
+    if not path.exists():
+        return None
+    # weights_only: tensors, numbers and containers; never arbitrary pickled objects.
+    state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
+    return state
+
+
+def save_checkpoint(state: dict[str, Any], path: Path) -> None:
+    import torch
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)  # atomic: a kill mid-write leaves the previous checkpoint
+
+
+def execute(store: Store, run: RunInfo, *, listeners: Iterable[Listener] = (), beat: Heartbeat | None = None) -> str:
+    """Train ``run`` (claimed by this process, ``run.attempt`` current) to its end and
+    record the outcome. Returns the final status, or ``"superseded"``."""
+    from rlmrec.data.dataset import load_dataset
+    from rlmrec.trainer import RunStopped, Trainer
+
+    beat = beat or Heartbeat(store, run.id, run.attempt)
+    recorder = Recorder(store, run.id, run.attempt, prior_seconds=run.seconds or 0.0)
+    out_dir = store.run_dir(run.id)
+    checkpoint = out_dir / CHECKPOINT
+    beat.start()
+    try:
+        cfg = config_of(run)
+        dataset = load_dataset(run.dataset, os.environ.get("RLMREC_DATA") or run.data_root)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        resume = load_checkpoint(checkpoint)
+        resume_epoch = resume["progress"]["next_epoch"] - 1 if resume else None
+        store.begin_attempt(
+            run.id, run.attempt, pid=os.getpid(), code_version=code_version(), resume_epoch=resume_epoch
+        )
+        trainer = Trainer(cfg, dataset, [recorder, *listeners], out_dir, should_stop=beat.stop.is_set)
+        result = trainer.fit(resume, on_checkpoint=lambda state: save_checkpoint(state, checkpoint))
+        selection = f"recall@{cfg.train.topk[-1]}"
+        per_user = {"users": result.test.users, **result.test.per_user}
+        store.finish(
+            run.id,
+            run.attempt,
+            SUCCEEDED,
+            test_metrics=result.test_metrics,
+            test_value=result.test_metrics[selection],
+            seconds=recorder.total_seconds(),
+            per_user=per_user,
+        )
+        checkpoint.unlink(missing_ok=True)  # best.pt holds the result; the resume state is spent
+        return SUCCEEDED
+    except Superseded:
+        return "superseded"
+    except RunStopped:
+        if beat.superseded:
+            return "superseded"
+        return _end(store, run, CANCELLED, beat.reason, recorder)
+    except KeyboardInterrupt:
+        _end(store, run, CANCELLED, "interrupted (Ctrl-C)", recorder)
+        raise
+    except RLMRecError as error:
+        return _end(store, run, FAILED, str(error), recorder)
+    except Exception as error:
+        recorder.log(traceback.format_exc().rstrip(), "error")
+        return _end(store, run, FAILED, f"{type(error).__name__}: {error}", recorder)
+    finally:
+        beat.close()
+
+
+def _end(store: Store, run: RunInfo, status: str, reason: str, recorder: Recorder) -> str:
+    try:
+        recorder.log(f"{status}: {reason}", "error" if status == FAILED else "warning")
+        store.finish(run.id, run.attempt, status, error=reason, seconds=recorder.total_seconds())
+    except Superseded:
+        return "superseded"
+    return status
