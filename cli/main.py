@@ -1,10 +1,13 @@
-"""Entry point: ``rlmrec run``, ``rlmrec models``."""
+"""Entry point: every ``rlmrec`` command. Commands that only touch the run store
+never import torch, so they start in a fraction of a second."""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
 import json
+import os
+import socket
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,11 +16,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rlmrec.api import prepare_experiment
 from rlmrec.config import preset
 from rlmrec.errors import RLMRecError
 from rlmrec.registry import MODELS, VARIANTS
 
+from . import queue as queue_cmd
+from . import runs as runs_cmd
+from . import workers as workers_cmd
+from .common import ArtifactsOption, DbOption, fail, open_store
 from .progress import RunProgress, metrics_table
 
 app = typer.Typer(
@@ -28,11 +34,19 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-
-def fail(error: Exception) -> typer.Exit:
-    """One line on stderr and a non-zero exit: user mistakes never get a traceback."""
-    Console(stderr=True).print(f"[bold red]error:[/bold red] {error}", highlight=False, soft_wrap=True)
-    return typer.Exit(code=1)
+for command in (
+    queue_cmd.queue,
+    workers_cmd.worker,
+    workers_cmd.workers,
+    runs_cmd.ls,
+    runs_cmd.show,
+    runs_cmd.logs,
+    runs_cmd.cancel,
+    runs_cmd.retry,
+    runs_cmd.rm,
+    runs_cmd.priority,
+):
+    app.command()(command)
 
 
 @app.command()
@@ -56,8 +70,20 @@ def run(
     json_: Annotated[
         bool, typer.Option("--json", help="Print one JSON object (config and metrics) instead of tables")
     ] = False,
+    record: Annotated[bool, typer.Option("--record/--no-record", help="Record the run in the run store")] = True,
+    db: DbOption = None,
+    artifacts: ArtifactsOption = None,
 ) -> None:
-    """Train MODEL with VARIANT on DATASET with the published protocol, then test."""
+    """Train MODEL with VARIANT on DATASET with the published protocol, then test.
+
+    The run is recorded in the run store (see rlmrec ls / show) unless --no-record;
+    its files go to the store's run folder unless --out.
+    """
+    from rlmrec.api import prepare_experiment  # torch: only commands that train pay for it
+    from rlmrec.device import resolve_device
+    from rlmrec.store import RunSpec
+    from rlmrec.worker.execute import execute
+
     console = Console(stderr=True)
     try:
         experiment = prepare_experiment(
@@ -70,11 +96,32 @@ def run(
             device=device,
             data_root=data_root,
             out_dir=out,
+            save=out is not None or not record,
         )
+        store = open_store(db, artifacts) if record else None
         # With --json, stdout is for the JSON alone; the live display goes to a terminal only.
         display = RunProgress(console) if console.is_terminal or not json_ else None
+        listeners = [display] if display else []
         with display or contextlib.nullcontext():
-            result = experiment.run([display] if display else [])
+            if store is None:
+                result = experiment.run(listeners)
+            else:
+                cfg = experiment.config.to_dict()
+                spec = RunSpec(cfg["model"], cfg["variant"], cfg["dataset"], cfg["seed"], cfg)
+                started = store.start_direct(
+                    spec,
+                    host=socket.gethostname(),
+                    pid=os.getpid(),
+                    device=str(resolve_device(experiment.config.train.device)),
+                )
+                outcome = execute(
+                    store, started, listeners=listeners, dataset=experiment.dataset, out_dir=experiment.out_dir
+                )
+                if outcome.result is None:
+                    error = store.get(started.id, with_config=False).error
+                    raise RLMRecError(f"run {started.id} {outcome.status}: {error}")
+                result = outcome.result
+                console.print(f"[dim]recorded as run {started.id} in {store.url} (rlmrec show {started.id})[/dim]")
     except RLMRecError as error:
         raise fail(error) from None
     if json_:

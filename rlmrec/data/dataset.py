@@ -10,7 +10,6 @@ through :func:`safe_load` and is validated here, so models can trust a
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,13 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from rlmrec.data.layout import (
+    EMB_FILES,
+    SPLIT_FILES,
+    _check_name,
+    _unknown,
+    resolve_data_root,
+)
 from rlmrec.data.safe_pickle import safe_load
 from rlmrec.errors import DataError
 
@@ -50,22 +56,6 @@ class Dataset:
     @property
     def has_embeddings(self) -> bool:
         return self.user_emb is not None and self.item_emb is not None
-
-
-ENV_VAR = "RLMREC_DATA"
-SPLIT_FILES = ("trn_mat.pkl", "val_mat.pkl", "tst_mat.pkl")
-EMB_FILES = ("usr_emb_np.pkl", "itm_emb_np.pkl")
-_DOWNLOAD_HINT = (
-    "Download the published amazon/yelp/steam data (data.zip of the archive.org item "
-    "rlmrec_data) and unzip it under {root}, or pass --data-root / set " + ENV_VAR
-)
-
-
-def resolve_data_root(data_root: str | Path | None = None) -> Path:
-    """Where dataset folders live: explicit argument > ``$RLMREC_DATA`` > ``./data``."""
-    chosen = data_root if data_root is not None else os.environ.get(ENV_VAR) or "data"
-    # Absolute, so messages and later chdirs cannot make it ambiguous.
-    return Path(chosen).expanduser().absolute()
 
 
 def _type_name(obj: object) -> str:
@@ -152,20 +142,9 @@ def load_folder(path: Path, name: str | None = None) -> Dataset:
     )  # fmt: skip
 
 
-def available_datasets(root: Path) -> list[str]:
-    """Sub-folders of ``root`` that look like datasets (contain ``trn_mat.pkl``)."""
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir() if (p / SPLIT_FILES[0]).is_file())
-
-
 def load_dataset(name: str, data_root: str | Path | None = None) -> Dataset:
     """A dataset folder ``<data_root>/<name>``, or the built-in ``demo``."""
-    if not name or name.startswith(".") or "/" in name or "\\" in name or os.sep in name:
-        raise DataError(
-            f"invalid dataset name {name!r}: give a folder name under the data root "
-            "(no path separators, not starting with '.')"
-        )
+    _check_name(name)
     root = resolve_data_root(data_root)
     if (root / name).is_dir():
         return load_folder(root / name, name)
@@ -174,11 +153,7 @@ def load_dataset(name: str, data_root: str | Path | None = None) -> Dataset:
 
         demo: Dataset = make_demo().dataset
         return demo
-    found = ", ".join(available_datasets(root)) or "none"
-    raise DataError(
-        f"unknown dataset {name!r} under {root} (available: {found}; built-in: demo). "
-        + _DOWNLOAD_HINT.format(root=root)
-    )
+    raise _unknown(name, root)
 
 
 def load_profiles(path: Path) -> dict[int, dict[str, str]]:

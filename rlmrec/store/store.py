@@ -15,9 +15,8 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -25,6 +24,10 @@ from rlmrec.errors import StoreError
 from rlmrec.store import engine as eng
 from rlmrec.store.migrations import migrate, pending
 from rlmrec.store.records import EpochInfo, LogInfo, RunInfo, RunSpec, WorkerInfo
+
+if TYPE_CHECKING:
+    import numpy as np
+
 from rlmrec.store.schema import (
     CANCELLED,
     CLAIMABLE,
@@ -540,6 +543,8 @@ def _spec_row(spec: RunSpec, now: float, status: str) -> dict[str, Any]:
 
 def pack_arrays(arrays: dict[str, np.ndarray]) -> bytes:
     """Compact: users as int32, metrics as float32, zlib-compressed npz."""
+    import numpy as np  # lazy: listing runs never needs it
+
     buf = io.BytesIO()
     small = {k: np.asarray(v, dtype=np.int32 if k == "users" else np.float32) for k, v in arrays.items()}
     np.savez_compressed(buf, **small)  # type: ignore[arg-type]
@@ -547,6 +552,8 @@ def pack_arrays(arrays: dict[str, np.ndarray]) -> bytes:
 
 
 def unpack_arrays(blob: bytes) -> dict[str, np.ndarray]:
+    import numpy as np
+
     with np.load(io.BytesIO(blob), allow_pickle=False) as npz:  # never unpickle stored bytes
         return {k: npz[k] for k in npz.files}
 

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     beat = Heartbeat(store, run.id, run.attempt)
     signal.signal(signal.SIGTERM, lambda *_: beat.request_stop("stopped: the worker shut down"))
     try:
-        status = execute(store, run, beat=beat)
+        status = execute(store, run, beat=beat).status
     except Superseded:
         return EXIT_SUPERSEDED
     print(f"run {run.id} attempt {run.attempt}: {status}", flush=True)

@@ -16,14 +16,19 @@ import subprocess
 import threading
 import traceback
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rlmrec.config import RunConfig, resolve_config
 from rlmrec.errors import RLMRecError
 from rlmrec.events import Listener
 from rlmrec.store import CANCELLED, FAILED, SUCCEEDED, RunInfo, Store, Superseded
 from rlmrec.store.recorder import Recorder
+
+if TYPE_CHECKING:
+    from rlmrec.data.dataset import Dataset
+    from rlmrec.trainer import TrainResult
 
 HEARTBEAT_S = float(os.environ.get("RLMREC_HEARTBEAT_S", "5"))
 CHECKPOINT = "state.pt"
@@ -109,20 +114,36 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     tmp.replace(path)  # atomic: a kill mid-write leaves the previous checkpoint
 
 
-def execute(store: Store, run: RunInfo, *, listeners: Iterable[Listener] = (), beat: Heartbeat | None = None) -> str:
+@dataclass
+class Outcome:
+    status: str  # succeeded | failed | cancelled | superseded
+    result: TrainResult | None = None
+
+
+def execute(
+    store: Store,
+    run: RunInfo,
+    *,
+    listeners: Iterable[Listener] = (),
+    beat: Heartbeat | None = None,
+    dataset: Dataset | None = None,
+    out_dir: Path | None = None,
+) -> Outcome:
     """Train ``run`` (claimed by this process, ``run.attempt`` current) to its end and
-    record the outcome. Returns the final status, or ``"superseded"``."""
+    record the outcome. ``dataset``: already loaded (``rlmrec run``); ``out_dir``:
+    artifacts somewhere other than the store's run folder."""
     from rlmrec.data.dataset import load_dataset
     from rlmrec.trainer import RunStopped, Trainer
 
     beat = beat or Heartbeat(store, run.id, run.attempt)
     recorder = Recorder(store, run.id, run.attempt, prior_seconds=run.seconds or 0.0)
-    out_dir = store.run_dir(run.id)
+    out_dir = out_dir or store.run_dir(run.id)
     checkpoint = out_dir / CHECKPOINT
     beat.start()
     try:
         cfg = config_of(run)
-        dataset = load_dataset(run.dataset, os.environ.get("RLMREC_DATA") or run.data_root)
+        if dataset is None:
+            dataset = load_dataset(run.dataset, os.environ.get("RLMREC_DATA") or run.data_root)
         out_dir.mkdir(parents=True, exist_ok=True)
         resume = load_checkpoint(checkpoint)
         resume_epoch = resume["progress"]["next_epoch"] - 1 if resume else None
@@ -143,12 +164,12 @@ def execute(store: Store, run: RunInfo, *, listeners: Iterable[Listener] = (), b
             per_user=per_user,
         )
         checkpoint.unlink(missing_ok=True)  # best.pt holds the result; the resume state is spent
-        return SUCCEEDED
+        return Outcome(SUCCEEDED, result)
     except Superseded:
-        return "superseded"
+        return Outcome("superseded")
     except RunStopped:
         if beat.superseded:
-            return "superseded"
+            return Outcome("superseded")
         return _end(store, run, CANCELLED, beat.reason, recorder)
     except KeyboardInterrupt:
         _end(store, run, CANCELLED, "interrupted (Ctrl-C)", recorder)
@@ -162,10 +183,10 @@ def execute(store: Store, run: RunInfo, *, listeners: Iterable[Listener] = (), b
         beat.close()
 
 
-def _end(store: Store, run: RunInfo, status: str, reason: str, recorder: Recorder) -> str:
+def _end(store: Store, run: RunInfo, status: str, reason: str, recorder: Recorder) -> Outcome:
     try:
         recorder.log(f"{status}: {reason}", "error" if status == FAILED else "warning")
         store.finish(run.id, run.attempt, status, error=reason, seconds=recorder.total_seconds())
     except Superseded:
-        return "superseded"
-    return status
+        return Outcome("superseded")
+    return Outcome(status)

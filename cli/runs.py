@@ -1,0 +1,262 @@
+"""Inspect and steer runs: ``ls``, ``show``, ``logs``, ``cancel``, ``retry``, ``rm``, ``priority``."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from rlmrec.errors import RLMRecError
+from rlmrec.store import STATUSES, RunInfo, Store
+
+from .common import (
+    STATUS_STYLE,
+    ArtifactsOption,
+    DbOption,
+    JsonOption,
+    duration,
+    fail,
+    metric,
+    open_store,
+    parse_ids,
+    split_list,
+    when,
+)
+
+Ids = Annotated[list[str], typer.Argument(help="Run ids or ranges (3 5-8)")]
+
+
+def _status_text(run: RunInfo) -> Text:
+    label = run.status + (" (stopping)" if run.cancel_requested and run.status == "running" else "")
+    return Text(label, style=STATUS_STYLE.get(run.status, ""))
+
+
+def ls(
+    status: Annotated[list[str] | None, typer.Option(help=f"Only these: {', '.join(STATUSES)}")] = None,
+    model: Annotated[list[str] | None, typer.Option(help="Only these backbones")] = None,
+    variant: Annotated[list[str] | None, typer.Option(help="Only these variants")] = None,
+    dataset: Annotated[list[str] | None, typer.Option(help="Only these datasets")] = None,
+    group: Annotated[list[str] | None, typer.Option(help="Only these submissions")] = None,
+    last: Annotated[int | None, typer.Option("--last", "-n", help="Only the newest N")] = None,
+    db: DbOption = None,
+    json_: JsonOption = False,
+) -> None:
+    """List runs: status, progress, best validation and test Recall@K, duration."""
+    statuses = split_list(status)
+    bad = [s for s in statuses if s not in STATUSES]
+    if bad:
+        raise fail(RLMRecError(f"unknown status '{bad[0]}'; choose from {', '.join(STATUSES)}"))
+    store = open_store(db)
+    try:
+        runs = store.runs(
+            status=statuses,
+            model=split_list(model),
+            variant=split_list(variant),
+            dataset=split_list(dataset),
+            group=split_list(group),
+            limit=last,
+        )
+    except RLMRecError as error:
+        raise fail(error) from None
+    if json_:
+        typer.echo(json.dumps([_listing(run) for run in runs]))
+        return
+    console = Console()
+    if not runs:
+        console.print("no runs" + (" match" if statuses or model or variant or dataset or group else " yet"))
+        return
+    now = time.time()
+    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1))
+    for name, justify in [
+        ("id", "right"), ("model", "left"), ("variant", "left"), ("dataset", "left"), ("seed", "right"),
+        ("status", "left"), ("epoch", "right"), ("val R@20", "right"), ("test R@20", "right"),
+        ("time", "right"),
+    ]:  # fmt: skip
+        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for run in runs:
+        table.add_row(
+            str(run.id),
+            run.model,
+            run.variant,
+            run.dataset,
+            str(run.seed),
+            _status_text(run),
+            "" if run.epoch is None else str(run.epoch),
+            metric(run.best_valid),
+            metric(run.test_value),
+            duration(run.duration(now)),
+        )
+    console.print(table)
+    counts: dict[str, int] = {}
+    for run in runs:
+        counts[run.status] = counts.get(run.status, 0) + 1
+    console.print(Text("  ".join(f"{n} {s}" for s, n in counts.items()), style="dim"))
+
+
+def _listing(run: RunInfo) -> dict[str, Any]:
+    out = dataclasses.asdict(run)
+    out.pop("config", None)
+    return out
+
+
+def show(
+    run_id: Annotated[int, typer.Argument(help="Run id")],
+    db: DbOption = None,
+    artifacts: ArtifactsOption = None,
+    json_: JsonOption = False,
+) -> None:
+    """Everything about one run: identity, where and how it ran, config, metrics, epochs."""
+    store = open_store(db, artifacts)
+    try:
+        run = store.get(run_id)
+        epochs = store.epochs(run_id)
+    except RLMRecError as error:
+        raise fail(error) from None
+    if json_:
+        payload = dataclasses.asdict(run)
+        payload["epochs"] = [dataclasses.asdict(e) for e in epochs]
+        payload["files"] = str(store.run_dir(run_id))
+        typer.echo(json.dumps(payload))
+        return
+    console = Console()
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column()
+    rows: list[tuple[str, Any]] = [
+        ("run", f"{run.id}: {run.model}/{run.variant} on {run.dataset}, seed {run.seed}"),
+        ("status", _status_text(run)),
+        ("group", run.group or ""),
+        ("priority", str(run.priority)),
+        ("attempt", str(run.attempt)),
+        ("created", when(run.created_at)),
+        ("started", when(run.started_at)),
+        ("finished", when(run.finished_at)),
+        ("time", duration(run.duration())),
+        ("where", f"{run.host or ''} pid {run.pid or ''} {run.device or ''}".strip() if run.host else ""),
+        ("code", run.code_version or ""),
+        ("tags", ", ".join(run.tags)),
+        ("note", run.note or ""),
+        ("error", Text(run.error or "", style="red")),
+        ("files", str(store.run_dir(run.id))),
+    ]
+    for key, value in rows:
+        if value:
+            head.add_row(key, value)
+    console.print(head)
+    if run.test_metrics or run.valid_metrics:
+        metrics = Table(title=f"metrics (best epoch {run.best_epoch})", title_justify="left")
+        metrics.add_column("metric")
+        metrics.add_column("test", justify="right")
+        metrics.add_column("valid", justify="right")
+        names = list((run.test_metrics or run.valid_metrics or {}).keys())
+        for name in names:
+            metrics.add_row(
+                name, metric((run.test_metrics or {}).get(name)), metric((run.valid_metrics or {}).get(name))
+            )
+        console.print(metrics)
+    if epochs:
+        table = Table(title=f"epochs ({len(epochs)}; last 10)", title_justify="left")
+        table.add_column("epoch", justify="right")
+        for name in epochs[-1].losses:
+            table.add_column(name, justify="right")
+        table.add_column("valid R@20", justify="right")
+        table.add_column("s", justify="right")
+        for e in epochs[-10:]:
+            valid = (e.valid or {}).get("recall@20")
+            table.add_row(str(e.epoch), *(f"{v:.4f}" for v in e.losses.values()), metric(valid), f"{e.seconds:.2f}")
+        console.print(table)
+    config = run.config or {}
+    console.print(Text("config  ", style="bold") + Text(" ".join(f"{k}={v}" for k, v in config.items()), style="dim"))
+
+
+def logs(
+    run_id: Annotated[int, typer.Argument(help="Run id")],
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the run ends")] = False,
+    db: DbOption = None,
+) -> None:
+    """A run's log: epochs, validations, test, errors (with tracebacks)."""
+    store = open_store(db)
+    try:
+        run = store.get(run_id, with_config=False)
+        last = 0
+        while True:
+            for line in store.logs(run_id, after=last):
+                last = line.id
+                stamp = time.strftime("%H:%M:%S", time.localtime(line.at))
+                typer.echo(f"{stamp} [{line.attempt}] {line.message}")
+            if not follow or run.final:
+                return
+            sys.stdout.flush()
+            time.sleep(0.5)
+            run = store.get(run_id, with_config=False)
+            if run.final:  # one more read: lines written just before the final status
+                follow = False
+    except RLMRecError as error:
+        raise fail(error) from None
+
+
+def _report(results: dict[int, str]) -> None:
+    for run_id, what in results.items():
+        typer.echo(f"run {run_id}: {what}")
+
+
+def cancel(ids: Ids, db: DbOption = None) -> None:
+    """Cancel runs: queued ones never start; running ones stop at the next batch."""
+    store = open_store(db)
+    try:
+        _report(store.cancel(parse_ids(ids)))
+    except RLMRecError as error:
+        raise fail(error) from None
+
+
+def retry(ids: Ids, db: DbOption = None, artifacts: ArtifactsOption = None) -> None:
+    """Requeue failed, cancelled or lost runs; they start afresh."""
+    store = open_store(db, artifacts)
+    try:
+        _report(store.retry(parse_ids(ids)))
+    except RLMRecError as error:
+        raise fail(error) from None
+
+
+def rm(
+    ids: Ids,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask")] = False,
+    db: DbOption = None,
+    artifacts: ArtifactsOption = None,
+) -> None:
+    """Delete runs with their epochs, logs and files (running runs are refused)."""
+    store: Store = open_store(db, artifacts)
+    run_ids = parse_ids(ids)
+    if not yes and sys.stdin.isatty() and not typer.confirm(f"delete {len(run_ids)} run(s) and their files?"):
+        raise typer.Exit(code=1)
+    try:
+        removed = store.remove(run_ids)
+    except RLMRecError as error:
+        raise fail(error) from None
+    typer.echo(f"removed {len(removed)} run(s)")
+
+
+def priority(
+    value: Annotated[int, typer.Argument(help="New priority (higher runs first)")],
+    ids: Ids,
+    db: DbOption = None,
+) -> None:
+    """Change the priority of runs (matters while they are queued)."""
+    store = open_store(db)
+    try:
+        run_ids = parse_ids(ids)
+        store.runs(ids=run_ids)  # unknown ids are an error below
+        missing = set(run_ids) - {r.id for r in store.runs(ids=run_ids)}
+        if missing:
+            raise RLMRecError(f"no run with id {min(missing)} (see rlmrec ls)")
+        store.set_priority(run_ids, value)
+    except RLMRecError as error:
+        raise fail(error) from None
+    typer.echo(f"priority {value} for {len(run_ids)} run(s)")

@@ -1,0 +1,84 @@
+"""``rlmrec worker`` (run queued runs) and ``rlmrec workers`` (who is working)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rlmrec.errors import RLMRecError
+from rlmrec.worker.gpus import parse_gpus, slots
+from rlmrec.worker.pool import Worker, WorkerOptions
+
+from .common import ArtifactsOption, DbOption, JsonOption, duration, fail, open_store, when
+
+
+def worker(
+    gpus: Annotated[str, typer.Option(help="auto (all visible, else CPU), none, or indices such as 0,1")] = "auto",
+    per_gpu: Annotated[int, typer.Option(help="Concurrent runs per GPU (or CPU slots without GPUs)")] = 1,
+    max_runs: Annotated[int | None, typer.Option(help="Claim at most N runs, then exit when they finish")] = None,
+    until_empty: Annotated[bool, typer.Option(help="Exit when the queue is empty and nothing runs")] = False,
+    stale_after: Annotated[float, typer.Option(help="Seconds without heartbeat before a run counts as lost")] = 60.0,
+    max_attempts: Annotated[int, typer.Option(help="A run lost this many times is marked failed")] = 3,
+    status: Annotated[bool, typer.Option("--status", help="Show live workers instead (as rlmrec workers)")] = False,
+    db: DbOption = None,
+    artifacts: ArtifactsOption = None,
+) -> None:
+    """Claim queued runs (priority, then age) and run each in a child process.
+
+    Ctrl-C once: finish running runs, claim nothing more. Twice: stop them now
+    (recorded as cancelled). A run whose worker dies is requeued and resumes from
+    its last validation checkpoint.
+    """
+    if status:
+        workers(db=db, json_=False)
+        return
+    store = open_store(db, artifacts)
+    try:
+        options = WorkerOptions(
+            slots=slots(parse_gpus(gpus), per_gpu),
+            max_runs=max_runs,
+            until_empty=until_empty,
+            stale_after_s=stale_after,
+            max_attempts=max_attempts,
+        )
+        console = Console(stderr=True, highlight=False)
+        code = Worker(store, options, say=lambda m: console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {m}")).run()
+    except RLMRecError as error:
+        raise fail(error) from None
+    raise typer.Exit(code=code)
+
+
+def workers(db: DbOption = None, json_: JsonOption = False) -> None:
+    """Live workers, their slots and the runs they are running."""
+    store = open_store(db)
+    try:
+        found = store.workers()
+    except RLMRecError as error:
+        raise fail(error) from None
+    if json_:
+        typer.echo(json.dumps([w.__dict__ for w in found]))
+        return
+    console = Console()
+    if not found:
+        console.print("no live workers (start one: rlmrec worker)")
+        return
+    table = Table(box=None, header_style="bold")
+    for name in ("worker", "status", "slots", "runs", "up since", "uptime", "last beat"):
+        table.add_column(name)
+    now = time.time()
+    for w in found:
+        table.add_row(
+            w.id,
+            w.status,
+            ", ".join(w.slots),
+            ", ".join(map(str, w.runs)) or "idle",
+            when(w.started_at),
+            duration(now - w.started_at),
+            f"{now - w.heartbeat_at:.0f}s ago",
+        )
+    console.print(table)

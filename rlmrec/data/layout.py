@@ -1,0 +1,65 @@
+"""Where datasets live and what a dataset folder must contain: path logic only
+(no NumPy or SciPy), so the queue validates datasets without loading them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from rlmrec.errors import DataError
+
+ENV_VAR = "RLMREC_DATA"
+SPLIT_FILES = ("trn_mat.pkl", "val_mat.pkl", "tst_mat.pkl")
+EMB_FILES = ("usr_emb_np.pkl", "itm_emb_np.pkl")
+_DOWNLOAD_HINT = (
+    "Download the published amazon/yelp/steam data (data.zip of the archive.org item "
+    "rlmrec_data) and unzip it under {root}, or pass --data-root / set " + ENV_VAR
+)
+
+
+def resolve_data_root(data_root: str | Path | None = None) -> Path:
+    """Where dataset folders live: explicit argument > ``$RLMREC_DATA`` > ``./data``."""
+    chosen = data_root if data_root is not None else os.environ.get(ENV_VAR) or "data"
+    # Absolute, so messages and later chdirs cannot make it ambiguous.
+    return Path(chosen).expanduser().absolute()
+
+
+def available_datasets(root: Path) -> list[str]:
+    """Sub-folders of ``root`` that look like datasets (contain ``trn_mat.pkl``)."""
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / SPLIT_FILES[0]).is_file())
+
+
+def _check_name(name: str) -> None:
+    if not name or name.startswith(".") or "/" in name or "\\" in name or os.sep in name:
+        raise DataError(
+            f"invalid dataset name {name!r}: give a folder name under the data root "
+            "(no path separators, not starting with '.')"
+        )
+
+
+def _unknown(name: str, root: Path) -> DataError:
+    found = ", ".join(available_datasets(root)) or "none"
+    return DataError(
+        f"unknown dataset {name!r} under {root} (available: {found}; built-in: demo). "
+        + _DOWNLOAD_HINT.format(root=root)
+    )
+
+
+def check_dataset(name: str, data_root: str | Path | None = None, *, embeddings: bool = False) -> Path | None:
+    """Cheap pre-flight for queueing: the folder and its files exist (without
+    reading them). Returns the folder, or None for the built-in ``demo``."""
+    _check_name(name)
+    root = resolve_data_root(data_root)
+    folder = root / name
+    if not folder.is_dir():
+        if name == "demo":
+            return None
+        raise _unknown(name, root)
+    needed = list(SPLIT_FILES) + (list(EMB_FILES) if embeddings else [])
+    for fname in needed:
+        if not (folder / fname).is_file():
+            why = "con/gen variants need profile embeddings" if fname in EMB_FILES else "every dataset needs it"
+            raise DataError(f"{folder / fname}: missing ({why})")
+    return folder
