@@ -247,7 +247,7 @@ class Trainer:
             )
             if p.patience_used >= t.patience:
                 break
-            if on_checkpoint is not None:
+            if on_checkpoint is not None and epoch + 1 < t.epochs:
                 p.next_epoch = epoch + 1
                 p.elapsed += time.perf_counter() - started
                 started = time.perf_counter()

@@ -11,9 +11,11 @@ is taken (or waited for) up front.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -37,21 +39,28 @@ def resolve_url(url: str | None = None) -> str:
 def display_url(url: str | URL) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return str(url)
+    except Exception:  # unparsable: still never show a password
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", str(url))
 
 
 def sqlite_path(url: URL) -> Path | None:
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         return None
+    if str(url.query.get("uri", "")).lower() in ("true", "1") and url.database.startswith("file:"):
+        # A SQLite URI filename (sqlite:///file:runs.db?mode=ro&uri=true): the path, not "file:..."
+        parsed = urlsplit(url.database)
+        path = unquote(parsed.path)
+        return None if path in ("", ":memory:") or url.query.get("mode") == "memory" else Path(path)
     return Path(url.database)
 
 
 def create_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
-    except sa.exc.ArgumentError:
-        raise StoreError(f"bad store URL '{url}': expected e.g. sqlite:///runs.db or postgresql://host/db") from None
+    except (sa.exc.ArgumentError, ValueError):  # ValueError: a port that is not a number
+        raise StoreError(
+            f"bad store URL '{display_url(url)}': expected e.g. sqlite:///runs.db or postgresql://host/db"
+        ) from None
     backend = parsed.get_backend_name()
     if backend not in ("sqlite", "postgresql"):
         raise StoreError(f"store {display_url(url)}: unsupported database '{backend}'; use sqlite:// or postgresql://")
@@ -68,10 +77,13 @@ def create_engine(url: str) -> Engine:
         kwargs["connect_args"] = {"connect_timeout": 5}
     try:
         engine = sa.create_engine(parsed, **kwargs)
-    except ModuleNotFoundError as error:
+    except sa.exc.NoSuchModuleError:
         raise StoreError(
-            f"store {display_url(url)} needs the '{error.name}' driver: pip install 'rlmrec[postgres]'"
+            f"store {display_url(url)}: unknown driver '{parsed.drivername}'; use sqlite:// or postgresql://"
         ) from None
+    except ModuleNotFoundError as error:
+        hint = "'rlmrec[postgres]'" if error.name == "psycopg" else str(error.name)
+        raise StoreError(f"store {display_url(url)} needs the '{error.name}' driver: pip install {hint}") from None
     if backend == "sqlite":
         _tune_sqlite(engine)
     return engine
@@ -85,6 +97,10 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA synchronous = NORMAL")  # durable across app crashes in WAL mode
+        try:  # persistent once set; must run outside a transaction, hence here
+            cursor.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.DatabaseError:
+            pass  # read-only or not a database: the first real statement reports it clearly
         cursor.close()
 
     @event.listens_for(engine, "begin")

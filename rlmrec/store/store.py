@@ -98,8 +98,6 @@ class Store:
                 if self.backend == "postgresql":
                     # Two workers opening a blank store at once: one migrates, one waits.
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(7151)"))
-                if self.backend == "sqlite":
-                    conn.exec_driver_sql("PRAGMA journal_mode = WAL")
                 migrate(conn)
 
     @contextmanager
