@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from rlmrec.cli.main import app
 from typer.testing import CliRunner
 
-from rlmrec.cli.main import app
 from rlmrec.data import load_dataset
 from rlmrec.store import RunInfo, Store
 from rlmrec.trainer import train

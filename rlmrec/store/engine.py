@@ -10,6 +10,7 @@ is taken (or waited for) up front.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sqlite3
@@ -97,10 +98,10 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA synchronous = NORMAL")  # durable across app crashes in WAL mode
-        try:  # persistent once set; must run outside a transaction, hence here
+        # Persistent once set; must run outside a transaction, hence here. Fails on a
+        # read-only or corrupt file: the first real statement then reports it clearly.
+        with contextlib.suppress(sqlite3.DatabaseError):
             cursor.execute("PRAGMA journal_mode = WAL")
-        except sqlite3.DatabaseError:
-            pass  # read-only or not a database: the first real statement reports it clearly
         cursor.close()
 
     @event.listens_for(engine, "begin")
