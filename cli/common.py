@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from rlmrec.errors import RLMRecError
 from rlmrec.store import Store
@@ -36,8 +37,17 @@ STATUS_STYLE = {
 
 def fail(error: Exception) -> typer.Exit:
     """One line on stderr and a non-zero exit: user mistakes never get a traceback."""
-    Console(stderr=True).print(f"[bold red]error:[/bold red] {error}", highlight=False, soft_wrap=True)
+    Console(stderr=True).print(f"[bold red]error:[/bold red] {escape(str(error))}", highlight=False, soft_wrap=True)
     return typer.Exit(code=1)
+
+
+def table_console() -> Console:
+    """A console for tables on stdout; piped or redirected, rows are never cut to 80
+    columns with ellipses (``rlmrec ls | grep`` must see whole ids and seeds)."""
+    console = Console()
+    if not console.is_terminal:
+        console.width = 1000
+    return console
 
 
 def open_store(db: str | None, artifacts: Path | None = None) -> Store:

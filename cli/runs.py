@@ -9,7 +9,9 @@ import time
 from typing import Annotated, Any
 
 import typer
+from rich.color import ColorSystem
 from rich.console import Console
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
@@ -27,6 +29,7 @@ from .common import (
     open_store,
     parse_ids,
     split_list,
+    table_console,
     when,
 )
 
@@ -68,36 +71,71 @@ def ls(
     if json_:
         typer.echo(json.dumps([_listing(run) for run in runs]))
         return
-    console = Console()
+    console = table_console()
     if not runs:
         console.print("no runs" + (" match" if statuses or model or variant or dataset or group else " yet"))
         return
+    render_runs(runs, console)
+
+
+_COLUMNS = [  # (header, right-aligned)
+    ("id", True), ("model", False), ("variant", False), ("dataset", False), ("seed", True), ("status", False),
+    ("epoch", True), ("val R@20", True), ("test R@20", True), ("time", True),
+]  # fmt: skip
+
+
+_COLOR_SYSTEMS = {
+    "standard": ColorSystem.STANDARD,
+    "256": ColorSystem.EIGHT_BIT,
+    "truecolor": ColorSystem.TRUECOLOR,
+    "windows": ColorSystem.WINDOWS,
+}
+
+
+def render_runs(runs: list[RunInfo], console: Console) -> None:
+    """The ``ls`` table and a status tally.
+
+    Formatted by hand rather than with ``rich.table``: Rich lays out every cell of
+    every row, about 0.6 ms a row, i.e. seconds for 10,000 runs; this takes ~20 ms.
+    """
     now = time.time()
-    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1))
-    for name, justify in [
-        ("id", "right"), ("model", "left"), ("variant", "left"), ("dataset", "left"), ("seed", "right"),
-        ("status", "left"), ("epoch", "right"), ("val R@20", "right"), ("test R@20", "right"),
-        ("time", "right"),
-    ]:  # fmt: skip
-        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
-    for run in runs:
-        table.add_row(
+    rows = [
+        (
             str(run.id),
             run.model,
             run.variant,
             run.dataset,
             str(run.seed),
-            _status_text(run),
+            run.status + (" (stopping)" if run.cancel_requested and run.status == "running" else ""),
             "" if run.epoch is None else str(run.epoch),
             metric(run.best_valid),
             metric(run.test_value),
             duration(run.duration(now)),
         )
-    console.print(table)
+        for run in runs
+    ]
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, (h, _) in enumerate(_COLUMNS)]
+
+    def line(cells: tuple[str, ...] | list[str]) -> list[str]:
+        return [c.rjust(w) if right else c.ljust(w) for c, w, (_, right) in zip(cells, widths, _COLUMNS, strict=True)]
+
+    system = _COLOR_SYSTEMS.get(console.color_system or "") if console.is_terminal else None
+    paint = {
+        status: Style.parse(style).render("{}", color_system=system) if system else "{}"
+        for status, style in STATUS_STYLE.items()
+    }
+    bold = Style(bold=True).render("{}", color_system=system) if system else "{}"
+    out = [bold.format("  ".join(line([h for h, _ in _COLUMNS])).rstrip())]
+    for run, cells in zip(runs, rows, strict=True):
+        parts = line(cells)
+        parts[5] = paint.get(run.status, "{}").format(parts[5])
+        out.append("  ".join(parts).rstrip())
     counts: dict[str, int] = {}
     for run in runs:
         counts[run.status] = counts.get(run.status, 0) + 1
-    console.print(Text("  ".join(f"{n} {s}" for s, n in counts.items()), style="dim"))
+    tally = "  ".join(f"{n} {s}" for s, n in counts.items())
+    console.file.write("\n".join(out) + "\n")
+    console.print(Text(tally, style="dim"))
 
 
 def _listing(run: RunInfo) -> dict[str, Any]:

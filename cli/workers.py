@@ -14,7 +14,7 @@ from rlmrec.errors import RLMRecError
 from rlmrec.worker.gpus import parse_gpus, slots
 from rlmrec.worker.pool import Worker, WorkerOptions
 
-from .common import ArtifactsOption, DbOption, JsonOption, duration, fail, open_store, when
+from .common import ArtifactsOption, DbOption, JsonOption, duration, fail, open_store, table_console, when
 
 
 def worker(
@@ -63,7 +63,7 @@ def workers(db: DbOption = None, json_: JsonOption = False) -> None:
     if json_:
         typer.echo(json.dumps([w.__dict__ for w in found]))
         return
-    console = Console()
+    console = table_console()
     if not found:
         console.print("no live workers (start one: rlmrec worker)")
         return

@@ -86,6 +86,7 @@ def test_kill_9_mid_run_is_lost_requeued_and_resumes_to_the_same_result(env: dic
     worker = _worker(env, "--until-empty")
     store = Store()
     try:
+
         def victim_midway() -> bool:
             run = store.get(victim, with_config=False)
             return run.status == "running" and (run.epoch or 0) >= 7

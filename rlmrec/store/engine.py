@@ -128,6 +128,10 @@ def explain(error: BaseException, url: str) -> StoreError:
         )
     if "unable to open" in low:
         return StoreError(f"cannot open store {where}: {text}; check the path and its permissions")
+    if "password authentication failed" in low or "no password supplied" in low:
+        return StoreError(f"store {where}: the server refused the login ({text}); check user and password in the URL")
+    if "database" in low and "does not exist" in low:
+        return StoreError(f"store {where}: {text}; create it first (createdb) or fix the URL")
     if "connection" in low or "could not translate host" in low or "timeout" in low or "refused" in low:
         return StoreError(f"cannot reach store {where}: {text}; is the server running? (--db or RLMREC_DB)")
     if "database is locked" in low:
