@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # the build for your hardware, e.g. make TORCH_SPEC='torch>=2.2' setup.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup demo test lint bench fidelity clean
+.PHONY: setup demo test lint bench bench-store fidelity clean
 
 setup: $(VENV)/.installed
 
@@ -32,6 +32,9 @@ test: lint
 
 bench: setup
 	$(BIN)/python bench/bench_train.py
+
+bench-store: setup
+	$(BIN)/python bench/bench_store.py $(if $(RLMREC_TEST_PG),--pg $(RLMREC_TEST_PG))
 
 fidelity: setup
 	$(BIN)/python bench/fidelity.py

@@ -65,6 +65,7 @@ def ls(
             dataset=split_list(dataset),
             group=split_list(group),
             limit=last,
+            lean=not json_,
         )
     except RLMRecError as error:
         raise fail(error) from None

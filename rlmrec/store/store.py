@@ -51,15 +51,26 @@ USER_METRICS = cast(sa.Table, UserMetrics.__table__)
 WORKERS = cast(sa.Table, Worker.__table__)
 
 # Listing columns: everything but the config (parsing 10,000 JSON configs would
-# dominate ``ls``).
+# dominate ``ls``); the lean listing also skips the other JSON columns.
 _LIST_COLUMNS = [c for c in RUNS.c if c.name not in ("config",)]
+_LEAN_COLUMNS = [c for c in _LIST_COLUMNS if c.name not in ("tags", "valid_metrics", "test_metrics", "data_root")]
 _FIELD = {"group_name": "group"}
 
 
 def _run_info(row: Any) -> RunInfo:
-    values = {_FIELD.get(k, k): v for k, v in row._mapping.items()}
-    values["tags"] = list(values.get("tags") or [])
-    return RunInfo(**values)
+    return _run_infos(row._mapping.keys(), [row])[0]
+
+
+def _run_infos(keys: Iterable[str], rows: Iterable[Any]) -> list[RunInfo]:
+    """Rows -> records, resolving column names once (this is most of ``ls``'s time)."""
+    names = [_FIELD.get(k, k) for k in keys]
+    out = []
+    for row in rows:
+        values = dict(zip(names, row, strict=True))
+        if "tags" in values:
+            values["tags"] = list(values["tags"] or [])
+        out.append(RunInfo(**values))
+    return out
 
 
 class Superseded(StoreError):
@@ -419,9 +430,12 @@ class Store:
         ids: Sequence[int] = (),
         limit: int | None = None,
         with_config: bool = False,
+        lean: bool = False,
     ) -> list[RunInfo]:
-        """Runs matching every given filter (each a list of accepted values), oldest first."""
-        query = sa.select(*(list(RUNS.c) if with_config else _LIST_COLUMNS))
+        """Runs matching every given filter (each a list of accepted values), oldest
+        first. ``lean``: without tags, metric dicts and data root (what ``ls`` shows)."""
+        columns = list(RUNS.c) if with_config else _LEAN_COLUMNS if lean else _LIST_COLUMNS
+        query = sa.select(*columns)
         for column, accepted in (
             (RUNS.c.status, status),
             (RUNS.c.model, model),
@@ -438,7 +452,8 @@ class Store:
         else:
             query = query.order_by(RUNS.c.id)
         with self._read() as conn:
-            return [_run_info(row) for row in conn.execute(query)]
+            result = conn.execute(query)
+            return _run_infos(result.keys(), result.all())
 
     def counts(self) -> dict[str, int]:
         with self._read() as conn:
