@@ -85,7 +85,7 @@ def _open(url: str, barrier: mp.synchronize.Barrier) -> None:  # type: ignore[na
 
 
 def test_concurrent_first_opens_migrate_once(store_url: str) -> None:
-    ctx = mp.get_context("spawn")
+    ctx = mp.get_context("fork")  # spawn would need this test module importable by name
     barrier = ctx.Barrier(4)
     procs = [ctx.Process(target=_open, args=(store_url, barrier)) for _ in range(4)]
     for p in procs:
