@@ -21,6 +21,7 @@ from rlmrec.errors import RLMRecError
 from rlmrec.registry import MODELS, VARIANTS
 
 from . import queue as queue_cmd
+from . import report as report_cmd
 from . import runs as runs_cmd
 from . import workers as workers_cmd
 from .common import ArtifactsOption, DbOption, fail, open_store
@@ -45,6 +46,9 @@ for command in (
     runs_cmd.retry,
     runs_cmd.rm,
     runs_cmd.priority,
+    report_cmd.report,
+    report_cmd.compare,
+    report_cmd.plot,
 ):
     app.command()(command)
 
