@@ -143,6 +143,18 @@ def run(
     )
 
 
+@app.command()
+def tui(
+    db: DbOption = None,
+    artifacts: ArtifactsOption = None,
+    poll: Annotated[float, typer.Option(help="Seconds between checks for changes")] = 1.0,
+) -> None:
+    """The live dashboard: runs, curves, logs, comparisons, queueing, workers, report."""
+    from rlmrec.tui.app import RLMRecApp  # Textual loads only for the dashboard
+
+    RLMRecApp(open_store(db, artifacts), poll_s=poll).run()
+
+
 def _models_catalog() -> dict[str, Any]:
     catalog: dict[str, Any] = {}
     for name, spec in MODELS.items():

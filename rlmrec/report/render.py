@@ -39,13 +39,15 @@ def row_name(row: tuple[str, str]) -> str:
 
 def _parts(entry: Entry | None, vs_paper: bool) -> tuple[str, str, bool, bool, str] | None:
     """(value, spread, significant, best, paper) pieces of a cell; None when empty."""
-    if entry is None or entry.mean is None:
+    if entry is None:
         return None
     spread = ""
     if not entry.complete:
-        spread = f"({entry.n}/{entry.expected} †)"
+        spread = f"({entry.n}/{entry.expected} †)"  # flagged, including groups with nothing finished yet
     elif entry.n > 1:
         spread = f"(n={entry.n})"
+    if entry.mean is None:
+        return DASH, spread, False, False, ""
     value = f"{entry.mean:.4f}" + (f" ± {entry.std:.4f}" if entry.std is not None else "")
     paper = ""
     if vs_paper:

@@ -455,6 +455,27 @@ class Store:
             result = conn.execute(query)
             return _run_infos(result.keys(), result.all())
 
+    def change_token(self) -> tuple[Any, ...]:
+        """Cheap to compute, different after any write a viewer cares about (a new or
+        removed run, a status, priority or progress change, a new epoch or log line):
+        dashboards poll this and reload only when it moves."""
+        with self._read() as conn:
+            runs = conn.execute(
+                sa.select(
+                    sa.func.count(),
+                    sa.func.max(RUNS.c.id),
+                    sa.func.max(RUNS.c.heartbeat_at),
+                    sa.func.max(RUNS.c.finished_at),
+                    sa.func.sum(RUNS.c.priority),
+                    sa.func.sum(RUNS.c.attempt),
+                    sa.func.sum(sa.case((RUNS.c.status == QUEUED, 1), else_=0)),
+                    sa.func.sum(sa.case((RUNS.c.cancel_requested, 1), else_=0)),
+                )
+            ).one()
+            epochs = conn.execute(sa.select(sa.func.max(EPOCHS.c.id))).scalar()
+            logs = conn.execute(sa.select(sa.func.max(LOGS.c.id))).scalar()
+        return (*runs, epochs, logs)
+
     def counts(self) -> dict[str, int]:
         with self._read() as conn:
             return dict(conn.execute(sa.select(RUNS.c.status, sa.func.count()).group_by(RUNS.c.status)).all())

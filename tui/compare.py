@@ -1,0 +1,118 @@
+"""Marked runs side by side: test and best validation metrics (best highlighted),
+validation curves and the main loss overlaid, config differences."""
+
+from __future__ import annotations
+
+import json
+from typing import ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+from textual_plotext import PlotextPlot
+
+from rlmrec.errors import RLMRecError
+from rlmrec.store import EpochInfo, RunInfo
+
+from .app import fmt_metric
+
+
+class CompareScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.pop_screen", "Back", id="compare.back"),
+        Binding("o", "only_changed", "Only changed", id="compare.only_changed"),
+    ]
+
+    def __init__(self, run_ids: list[int]) -> None:
+        super().__init__()
+        self.run_ids = run_ids
+        self.only_changed = True
+        self.runs: list[RunInfo] = []
+        self.curves: dict[int, list[EpochInfo]] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll():
+            yield Static("", id="metrics")
+            with Horizontal(id="charts"):
+                yield PlotextPlot(id="valid")
+                yield PlotextPlot(id="loss")
+            yield Static("", id="config")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.load()
+
+    def store_changed(self) -> None:
+        self.load()
+
+    @work(thread=True, exclusive=True, group="compare")
+    def load(self) -> None:
+        store = self.app.store  # type: ignore[attr-defined]
+        try:
+            runs = [store.get(i) for i in self.run_ids]
+            curves = {i: store.epochs(i) for i in self.run_ids}
+        except RLMRecError as error:
+            self.app.call_from_thread(self.app.notify, str(error), severity="error")
+            return
+        self.app.call_from_thread(self.show, runs, curves)
+
+    def show(self, runs: list[RunInfo], curves: dict[int, list[EpochInfo]]) -> None:
+        self.runs, self.curves = runs, curves
+        self.query_one("#metrics", Static).update(self._metrics())
+        self.query_one("#config", Static).update(self._config())
+        panels = (("#valid", "validation recall@20", "recall@20"), ("#loss", "loss: bpr", "bpr"))
+        for widget_id, title, series in panels:
+            plot = self.query_one(widget_id, PlotextPlot)
+            plt = plot.plt
+            plt.clear_data()
+            plt.clear_figure()
+            for run in runs:
+                if series == "bpr":
+                    points = [(e.epoch, e.losses[series]) for e in curves[run.id] if series in e.losses]
+                else:
+                    points = [(e.epoch, e.valid[series]) for e in curves[run.id] if e.valid and series in e.valid]
+                if points:
+                    plt.plot([p[0] for p in points], [p[1] for p in points], label=f"run {run.id}")
+            plt.title(title)
+            plot.refresh()
+
+    def _metrics(self) -> Table:
+        table = Table(title="test metrics (best in bold green)", expand=True)
+        table.add_column("metric")
+        for run in self.runs:
+            table.add_column(f"{run.id}: {run.model}/{run.variant} {run.dataset} s{run.seed}", justify="right")
+        names = list(dict.fromkeys(m for r in self.runs for m in (r.test_metrics or {})))
+        for name in names:
+            values = [(r.test_metrics or {}).get(name) for r in self.runs]
+            top = max((v for v in values if v is not None), default=None)
+            highlight = len(self.runs) > 1
+            cells = [Text(fmt_metric(v), style="bold green" if highlight and v == top else "") for v in values]
+            table.add_row(name, *cells)
+        table.add_row("best epoch", *("" if r.best_epoch is None else str(r.best_epoch) for r in self.runs))
+        table.add_row("status", *(r.status for r in self.runs))
+        return table
+
+    def _config(self) -> Table:
+        configs = [r.config or {} for r in self.runs]
+        keys = list(dict.fromkeys(k for c in configs for k in c))
+        changed = [k for k in keys if len({json.dumps(c.get(k)) for c in configs}) > 1]
+        shown = changed if self.only_changed else keys
+        title = "config: only changed keys (o: all)" if self.only_changed else "config: all keys (o: only changed)"
+        table = Table(title=title, expand=True)
+        table.add_column("key")
+        for run in self.runs:
+            table.add_column(f"run {run.id}")
+        for key in shown:
+            style = "yellow" if key in changed else ""
+            table.add_row(key, *(str(c.get(key, "")) for c in configs), style=style)
+        return table
+
+    def action_only_changed(self) -> None:
+        self.only_changed = not self.only_changed
+        self.query_one("#config", Static).update(self._config())
