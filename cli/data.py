@@ -1,0 +1,389 @@
+"""``rlmrec data fetch | import | ls | show | validate`` and ``rlmrec embed``.
+
+Imported when the CLI starts: NumPy, SciPy, torch and sentence-transformers load
+inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from rlmrec.data.layout import (
+    DEFAULT_EMBED_MODEL,
+    PUBLISHED_DATASETS,
+    PUBLISHED_SIZE,
+    PUBLISHED_URL,
+    URL_ENV,
+    find_dataset,
+    resolve_data_root,
+)
+from rlmrec.errors import DataError, RLMRecError
+
+from .common import JsonOption, fail, table_console
+
+if TYPE_CHECKING:
+    from rlmrec.data.inspection import EntityView, Kind, Summary
+    from rlmrec.data.validate import Report
+
+data_app = typer.Typer(
+    name="data",
+    help="Datasets: fetch the published ones, import your own, list, inspect and validate them.",
+    no_args_is_help=True,
+)
+
+DataRootOption = Annotated[
+    Path | None, typer.Option("--data-root", help="Folder holding dataset folders [env: RLMREC_DATA; default ./data]")
+]
+DatasetArg = Annotated[str, typer.Argument(help="A folder name under the data root, a path (./x), or demo")]
+
+_MARK = {
+    "ok": "[green]ok[/green]  ",
+    "info": "[dim]info[/dim]",
+    "warning": "[yellow]warn[/yellow]",
+    "error": "[bold red]FAIL[/bold red]",
+}
+
+
+def _err() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+@contextmanager
+def _progress(description: str, *, bytes_: bool) -> Iterator[Callable[[int, int | None], None]]:
+    """A progress bar on stderr when it is a terminal (never in pipes or logs); yields
+    the callback the library reports to."""
+    console = _err()
+    columns = [DownloadColumn(), TransferSpeedColumn()] if bytes_ else [MofNCompleteColumn(), TextColumn("texts")]
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        *columns,
+        TimeRemainingColumn(),
+        console=console,
+        disable=not console.is_terminal,
+        transient=True,
+    )
+    task = bar.add_task(description, total=None)
+
+    def update(done: int, total: int | None) -> None:
+        bar.update(task, completed=done, total=total)
+
+    with bar:
+        yield update
+
+
+# ---------------------------------------------------------------------- ls
+
+
+def _count(value: int | None) -> str:
+    return f"{value:,}" if value is not None else ""
+
+
+def _summary_row(s: Summary) -> list[str]:
+    if s.users is None:
+        return [s.name, "", "", "", "", "", "", "", f"[red]{escape(s.error or '')}[/red]"]
+    density = f"{s.density:.3%}" if s.density is not None else ""
+    profiles = {(True, True): "users, items", (True, False): "users", (False, True): "items"}.get(
+        (s.user_profiles, s.item_profiles), "-"
+    )
+    embeddings = f"{s.embedding_dim}-d" if s.embedding_dim else "-"
+    if s.error:  # the splits load but the embeddings do not
+        embeddings = f"[red]{escape(s.error)}[/red]"
+    counts = [_count(s.interactions.get(k)) for k in ("train", "valid", "test")]
+    return [s.name, _count(s.users), _count(s.items), *counts, density, profiles, embeddings]
+
+
+@data_app.command("ls")
+def ls(data_root: DataRootOption = None, json_: JsonOption = False) -> None:
+    """Datasets under the data root: users, items, interactions per split, density,
+    profiles, and the embedding dimension."""
+    from rlmrec.data.inspection import summarize_root
+
+    root = resolve_data_root(data_root)
+    summaries = summarize_root(root)
+    if json_:
+        typer.echo(json.dumps([s.to_json() for s in summaries]))
+        return
+    console = table_console()
+    if not summaries:
+        console.print(
+            f"no datasets under {escape(str(root))}. rlmrec data fetch downloads amazon, yelp and steam; "
+            "rlmrec data import PATH brings your own; demo is built in.",
+            highlight=False,
+        )
+        return
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("dataset", "users", "items", "train", "valid", "test", "density", "profiles", "embeddings"):
+        table.add_column(column, justify="right" if column in {"users", "items", "train", "valid", "test"} else "left")
+    for summary in summaries:
+        table.add_row(*_summary_row(summary))
+    console.print(table)
+    console.print(f"[dim]data root {escape(str(root))}; built in: demo[/dim]", highlight=False)
+
+
+# ---------------------------------------------------------------------- show
+
+
+def _one_line(text: str, width: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 3] + "..."
+
+
+def _print_entity(view: EntityView, limit: int) -> None:
+    console = Console(highlight=False)
+    other = "item" if view.kind == "user" else "user"
+    console.print(
+        f"[bold]{view.kind.title()} {view.index}'s Profile[/bold] ({escape(view.dataset)}, "
+        f"{view.count:,} {view.kind}s)\n"
+    )
+    if view.profile is not None:
+        console.print(f"[bold]PROFILE:[/bold] {escape(view.profile)}\n")
+        console.print(f"[bold]REASONING:[/bold] {escape(view.reasoning or '(none)')}\n")
+    elif view.has_profiles:
+        console.print(f"[yellow]no profile for {view.kind} {view.index}[/yellow]\n")
+    else:
+        console.print(f"[dim]no {view.kind} profiles in this dataset[/dim]\n")
+    held = f" (plus {len(view.valid):,} validation, {len(view.test):,} test)"
+    console.print(f"[bold]Training interactions:[/bold] {len(view.train):,} {other}s{held}")
+    shown = view.train[:limit]
+    if not view.neighbours:  # no profiles on the other side: just the indices
+        if shown:
+            console.print("  " + ", ".join(map(str, shown)))
+    else:
+        width = max(40, (console.width or 100) - 12)
+        for j in shown:
+            text = view.neighbours.get(j)
+            console.print(f"  {j:>7}  " + (escape(_one_line(text, width)) if text else "[dim](no profile)[/dim]"))
+    if len(view.train) > limit:
+        console.print(f"  [dim]... {len(view.train) - limit:,} more (--limit)[/dim]")
+
+
+@data_app.command("show")
+def show(
+    dataset: DatasetArg,
+    user: Annotated[int | None, typer.Option("--user", help="User index")] = None,
+    item: Annotated[int | None, typer.Option("--item", help="Item index")] = None,
+    limit: Annotated[int, typer.Option(help="Training interactions to list")] = 20,
+    data_root: DataRootOption = None,
+    json_: JsonOption = False,
+) -> None:
+    """A user's or item's profile and reasoning, and its training interactions (each
+    with the other side's profile when the dataset has them)."""
+    from rlmrec.data.inspection import show_entity
+
+    if (user is None) == (item is None):
+        raise fail(RLMRecError("give exactly one of --user N or --item N"))
+    try:
+        name, folder = find_dataset(dataset, data_root)
+        kind: Kind = "user" if user is not None else "item"
+        index = user if user is not None else item
+        assert index is not None
+        view = show_entity(name, folder, kind, index)
+    except RLMRecError as error:
+        raise fail(error) from None
+    if json_:
+        typer.echo(json.dumps(view.to_json()))
+        return
+    _print_entity(view, max(limit, 0))
+
+
+# ---------------------------------------------------------------------- validate
+
+
+def _print_report(report: Report, console: Console) -> None:
+    for finding in report.findings:
+        console.print(f"{_MARK[finding.level]}  {finding.check:<11} {escape(finding.message)}", soft_wrap=True)
+
+
+@data_app.command("validate")
+def validate(
+    dataset: DatasetArg,
+    strict: Annotated[bool, typer.Option("--strict", help="Warnings fail too")] = False,
+    data_root: DataRootOption = None,
+    json_: JsonOption = False,
+) -> None:
+    """Every check of the loader, plus split overlap, users and items without training
+    interactions, duplicate entries and profile gaps. Exit status 1 on an error."""
+    from rlmrec.data.validate import validate_demo, validate_folder
+
+    try:
+        name, folder = find_dataset(dataset, data_root)
+    except RLMRecError as error:
+        raise fail(error) from None
+    report = validate_demo() if folder is None else validate_folder(folder, name)
+    if json_:
+        typer.echo(json.dumps(report.to_json()))
+    else:
+        console = Console(highlight=False, soft_wrap=True)
+        _print_report(report, console)
+        console.print(f"[bold]{escape(report.verdict())}[/bold]")
+    if not report.ok or (strict and report.warnings):
+        problems = report.verdict() if not report.ok else f"{report.name}: {len(report.warnings)} warning(s) (--strict)"
+        raise fail(DataError(problems))
+
+
+# ---------------------------------------------------------------------- fetch
+
+
+@data_app.command("fetch")
+def fetch(
+    datasets: Annotated[
+        list[str] | None, typer.Argument(help=f"{', '.join(PUBLISHED_DATASETS)} or all [default: all]")
+    ] = None,
+    url: Annotated[
+        str, typer.Option(envvar=URL_ENV, help="Archive address (a mirror, a local server)")
+    ] = PUBLISHED_URL,
+    size: Annotated[
+        int | None,
+        typer.Option(
+            help=f"Expected archive size in bytes [default: {PUBLISHED_SIZE:,} for the published URL, "
+            "else the server's]"
+        ),
+    ] = None,
+    archive: Annotated[Path | None, typer.Option(help="Use this already-downloaded zip instead of downloading")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace datasets that already exist")] = False,
+    keep_archive: Annotated[
+        bool,
+        typer.Option("--keep-archive/--delete-archive", help="Keep the zip under <root>/.download for later fetches"),
+    ] = True,
+    retries: Annotated[int, typer.Option(help="Resume attempts after a dropped connection")] = 3,
+    data_root: DataRootOption = None,
+) -> None:
+    """Download the published RLMRec archive (resumable), extract the datasets safely
+    under the data root, and validate them."""
+    from rlmrec.data.fetch import fetch as fetch_datasets
+
+    names = [n for value in datasets or [] for n in value.split(",") if n]
+    wanted = None if not names or "all" in names else names
+    root = resolve_data_root(data_root)
+    console = _err()
+    try:
+        with _progress("data.zip", bytes_=True) as update:
+            result = fetch_datasets(
+                wanted,
+                root,
+                url=url,
+                size=size,
+                archive=archive,
+                force=force,
+                keep_archive=keep_archive,
+                progress=update,
+                retries=retries,
+            )
+    except RLMRecError as error:
+        raise fail(error) from None
+    out = Console(highlight=False, soft_wrap=True)
+    if result.archive is not None:
+        how = "downloaded" if result.downloaded else "used"
+        left = "kept" if result.kept else "deleted"
+        out.print(f"[dim]{how} {escape(str(result.archive))} ({left})[/dim]")
+    invalid = []
+    for entry in result.datasets:
+        if entry.status == "skipped":
+            out.print(f"{entry.name}: already in {escape(str(entry.path))}, skipped (--force replaces it)")
+            continue
+        assert entry.report is not None
+        if entry.status == "invalid":
+            invalid.append(entry.name)
+            out.print(f"[bold red]{entry.name}: failed validation, not installed[/bold red]")
+            _print_report(entry.report, out)
+            continue
+        splits = next((f.message for f in entry.report.findings if f.check == "splits"), "")
+        out.print(f"[bold green]{entry.name}[/bold green]: installed in {escape(str(entry.path))}; {escape(splits)}")
+        for finding in entry.report.findings:
+            if finding.level in ("warning", "error"):
+                out.print(f"  {_MARK[finding.level]}  {escape(finding.message)}")
+    if invalid:
+        raise fail(DataError(f"{', '.join(invalid)}: failed validation; nothing installed for them"))
+    console.print("[dim]next: rlmrec data ls; rlmrec data show amazon --user 0; rlmrec run lightgcn con amazon[/dim]")
+
+
+# ---------------------------------------------------------------------- import
+
+
+@data_app.command("import")
+def import_(
+    path: Annotated[Path, typer.Argument(help="A folder in the RLMRec format")],
+    name: Annotated[
+        str | None, typer.Option(help="Dataset name under the data root [default: the folder's name]")
+    ] = None,
+    link: Annotated[bool, typer.Option("--link", help="Link to the folder instead of copying it")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace a dataset of the same name")] = False,
+    data_root: DataRootOption = None,
+) -> None:
+    """Bring a dataset folder under the data root (a copy, or a link with --link),
+    validated first: nothing is written when it has errors."""
+    from rlmrec.data.importer import import_folder
+
+    root = resolve_data_root(data_root)
+    try:
+        done = import_folder(path, name or Path(path).expanduser().absolute().name, root, link=link, force=force)
+    except RLMRecError as error:
+        raise fail(error) from None
+    how = "linked to" if done.linked else "copied from"
+    out = Console(highlight=False, soft_wrap=True)
+    out.print(f"[bold green]{done.name}[/bold green]: {how} {escape(str(done.source))} as {escape(str(done.path))}")
+    for finding in done.report.findings:
+        if finding.level == "warning":
+            out.print(f"  {_MARK['warning']}  {escape(finding.message)}")
+
+
+# ---------------------------------------------------------------------- embed
+
+
+def embed(
+    dataset: Annotated[str, typer.Argument(help="A folder name under the data root, or a path (./x)")],
+    model: Annotated[
+        str, typer.Option(help="sentence-transformers model: the bundled default, a folder, or a hub id")
+    ] = DEFAULT_EMBED_MODEL,
+    batch_size: Annotated[int, typer.Option(help="Texts per forward pass")] = 64,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N")] = "auto",
+    normalize: Annotated[bool, typer.Option("--normalize/--no-normalize", help="Unit-length rows")] = True,
+    data_root: DataRootOption = None,
+) -> None:
+    """Encode the user and item profiles into usr_emb_np.pkl / itm_emb_np.pkl (needs the
+    embed extra). Each file is replaced atomically; the previous one is kept as *.prev."""
+    try:
+        name, folder = find_dataset(dataset, data_root)
+        if folder is None:
+            raise DataError(
+                "the built-in demo has no folder to write to; write it out first: python -c "
+                "\"from rlmrec.data.demo import write_demo; write_demo('data/demo')\""
+            )
+        from rlmrec.data.embed import embed_folder  # NumPy, SciPy; torch only with the model
+        from rlmrec.device import resolve_device
+
+        resolved = str(resolve_device(device))
+        with _progress(f"embedding {name}", bytes_=False) as update:
+            done = embed_folder(
+                folder, model=model, batch_size=batch_size, device=resolved, progress=update, normalize=normalize
+            )
+    except RLMRecError as error:
+        raise fail(error) from None
+    rate = (done.users + done.items) / done.seconds if done.seconds > 0 else float("inf")
+    out = Console(highlight=False, soft_wrap=True)
+    out.print(
+        f"{name}: wrote usr_emb_np.pkl ({done.users:,} x {done.dim}) and itm_emb_np.pkl "
+        f"({done.items:,} x {done.dim}) with {escape(done.model)} on {resolved} in {done.seconds:.1f} s "
+        f"({rate:,.0f} texts/s)"
+    )
+    if done.kept:
+        out.print(f"[dim]previous files kept as {', '.join(p.name for p in done.kept)}[/dim]")
