@@ -100,7 +100,7 @@ class RunsScreen(Screen[None]):
     def on_mount(self) -> None:
         table = self.query_one("#runs", DataTable)
         for name in COLUMNS:
-            table.add_column(name, key=name)
+            table.add_column(name, key=name)  # re-created with widths on every refresh
         self.query_one("#filter", Input).display = False
         table.focus()
 
@@ -124,13 +124,13 @@ class RunsScreen(Screen[None]):
         self.shown, self.page_number, self.pages = page(arranged, self.page_number)
         selected = self.selected_id()
         now = self.app.now()  # type: ignore[attr-defined]
-        table.clear()
+        rows = []
         for run in self.shown:
             status = run.status + (" (stopping)" if run.cancel_requested and run.status == "running" else "")
-            table.add_row(
+            rows.append((
                 "●" if run.id in self.marked else "",
                 str(run.id),
-                Text(status, style=STATUS_STYLE.get(run.status, "")),
+                status,
                 run.model,
                 run.variant,
                 run.dataset,
@@ -141,8 +141,16 @@ class RunsScreen(Screen[None]):
                 fmt_seconds(run.duration(now)),
                 fmt_seconds(time_left(run)),
                 run.group or "",
-                key=str(run.id),
-            )
+            ))  # fmt: skip
+        # Explicit widths from this page's cells: auto-sized columns can stay at their
+        # header's width when rows arrive before the first layout.
+        table.clear(columns=True)
+        for i, name in enumerate(COLUMNS):
+            table.add_column(name, key=name, width=max([len(name), *(len(row[i]) for row in rows)]))
+        for run, row in zip(self.shown, rows, strict=True):
+            cells: list[object] = list(row)
+            cells[2] = Text(row[2], style=STATUS_STYLE.get(run.status, ""))
+            table.add_row(*cells, key=str(run.id))
         if selected is not None:
             for i, run in enumerate(self.shown):
                 if run.id == selected:

@@ -71,13 +71,13 @@ class DetailScreen(Screen[None]):
 
     def show(self, run: RunInfo, epochs: list[EpochInfo], logs: list[LogInfo]) -> None:
         now = self.app.now()  # type: ignore[attr-defined]
-        status = Text(run.status, style=STATUS_STYLE.get(run.status, ""))
-        info = Text.assemble(
-            (f"run {run.id}  ", "bold"), f"{run.model}/{run.variant} on {run.dataset}, seed {run.seed}  ", status,
-            f"  attempt {run.attempt}  epoch {'' if run.epoch is None else run.epoch}  ",
-            f"elapsed {fmt_seconds(run.duration(now))}  ",
-            (f"{run.host or ''} {run.device or ''} {run.code_version or ''}", "dim"),
-        )  # fmt: skip
+        info = Text()
+        info.append(f"run {run.id}", style="bold")
+        info.append(f"  {run.model}/{run.variant} on {run.dataset}, seed {run.seed}  ")
+        info.append(run.status, style=STATUS_STYLE.get(run.status, ""))
+        info.append(f"  attempt {run.attempt}  epoch {'' if run.epoch is None else run.epoch}")
+        info.append(f"  elapsed {fmt_seconds(run.duration(now))}  ")
+        info.append(f"{run.host or ''} {run.device or ''} {run.code_version or ''}", style="dim")
         if run.error:
             info.append(f"\n{run.error}", style="red")
         self.query_one("#info", Static).update(info)
