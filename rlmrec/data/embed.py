@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -155,6 +156,8 @@ def write_embeddings(folder: Path, arrays: dict[str, np.ndarray]) -> list[Path]:
         kept = []
         for fname, temp in temps.items():
             final = folder / fname
+            # Temporary files are private (0600); the result reads like the file it replaces.
+            os.chmod(temp, stat.S_IMODE(final.stat().st_mode) if final.is_file() else 0o644)
             if final.is_file():
                 prev = folder / (fname + PREV_SUFFIX)
                 _keep_copy(final, prev)

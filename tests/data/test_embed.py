@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import pickle
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,7 @@ def test_embed_writes_both_files_in_index_order(toy) -> None:
     np.testing.assert_allclose(ds.item_emb[4], fake_encoder(["item 4 likes topic 1"])[0])
     assert seen[-1] == (9, 9) and all(t == 9 for _, t in seen)
     assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == []  # no temporary files left
+    assert stat.S_IMODE((folder / "usr_emb_np.pkl").stat().st_mode) == 0o644  # not the temporary file's 0600
 
 
 def test_previous_files_are_kept_as_prev(toy) -> None:
@@ -49,8 +51,10 @@ def test_previous_files_are_kept_as_prev(toy) -> None:
     assert load_folder(folder).user_emb.shape == (4, 6)  # type: ignore[union-attr]
     # One generation: a second run keeps the first run's output as .prev.
     first = (folder / "usr_emb_np.pkl").read_bytes()
+    (folder / "usr_emb_np.pkl").chmod(0o640)
     embed_folder(folder, encoder=fake_encoder)
     assert (folder / "usr_emb_np.pkl.prev").read_bytes() == first
+    assert stat.S_IMODE((folder / "usr_emb_np.pkl").stat().st_mode) == 0o640  # the replaced file's mode
 
 
 def test_a_failed_write_leaves_the_old_files_untouched(toy, monkeypatch: pytest.MonkeyPatch) -> None:
