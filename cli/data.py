@@ -50,7 +50,7 @@ data_app = typer.Typer(
 )
 
 DataRootOption = Annotated[
-    Path | None, typer.Option("--data-root", help="Folder holding dataset folders [env: RLMREC_DATA; default ./data]")
+    Path | None, typer.Option("--data-root", help="Folder holding dataset folders (env RLMREC_DATA, default ./data)")
 ]
 DatasetArg = Annotated[str, typer.Argument(help="A folder name under the data root, a path (./x), or demo")]
 
@@ -113,8 +113,7 @@ def _summary_row(s: Summary) -> list[str]:
 
 @data_app.command("ls")
 def ls(data_root: DataRootOption = None, json_: JsonOption = False) -> None:
-    """Datasets under the data root: users, items, interactions per split, density,
-    profiles, and the embedding dimension."""
+    """List the datasets under the data root: users, items, interactions, density, profiles, embeddings."""
     from rlmrec.data.inspection import summarize_root
 
     root = resolve_data_root(data_root)
@@ -185,8 +184,10 @@ def show(
     data_root: DataRootOption = None,
     json_: JsonOption = False,
 ) -> None:
-    """A user's or item's profile and reasoning, and its training interactions (each
-    with the other side's profile when the dataset has them)."""
+    """Show a user's or item's profile and reasoning, and its training interactions.
+
+    Each interaction is listed with the other side's profile when the dataset has them.
+    """
     from rlmrec.data.inspection import show_entity
 
     if (user is None) == (item is None):
@@ -220,8 +221,10 @@ def validate(
     data_root: DataRootOption = None,
     json_: JsonOption = False,
 ) -> None:
-    """Every check of the loader, plus split overlap, users and items without training
-    interactions, duplicate entries and profile gaps. Exit status 1 on an error."""
+    """Check a dataset: the loader's checks, split overlap, cold users and items, duplicates, profile gaps.
+
+    Prints one line per check; the exit status is 1 when there is an error (with --strict, a warning too).
+    """
     from rlmrec.data.validate import validate_demo, validate_folder
 
     try:
@@ -246,7 +249,7 @@ def validate(
 @data_app.command("fetch")
 def fetch(
     datasets: Annotated[
-        list[str] | None, typer.Argument(help=f"{', '.join(PUBLISHED_DATASETS)} or all [default: all]")
+        list[str] | None, typer.Argument(help=f"{', '.join(PUBLISHED_DATASETS)} or all (default: all)")
     ] = None,
     url: Annotated[
         str, typer.Option(envvar=URL_ENV, help="Archive address (a mirror, a local server)")
@@ -254,7 +257,7 @@ def fetch(
     size: Annotated[
         int | None,
         typer.Option(
-            help=f"Expected archive size in bytes [default: {PUBLISHED_SIZE:,} for the published URL, "
+            help=f"Expected archive size in bytes (default: {PUBLISHED_SIZE:,} for the published URL, "
             "else the server's]"
         ),
     ] = None,
@@ -267,8 +270,11 @@ def fetch(
     retries: Annotated[int, typer.Option(help="Resume attempts after a dropped connection")] = 3,
     data_root: DataRootOption = None,
 ) -> None:
-    """Download the published RLMRec archive (resumable), extract the datasets safely
-    under the data root, and validate them."""
+    """Download the published RLMRec data (amazon, yelp, steam), extract it safely and validate it.
+
+    The download resumes where an interrupted one stopped; the archive is kept under <root>/.download
+    for later fetches. Datasets that already exist are skipped unless --force.
+    """
     from rlmrec.data.fetch import fetch as fetch_datasets
 
     names = [n for value in datasets or [] for n in value.split(",") if n]
@@ -323,14 +329,16 @@ def fetch(
 def import_(
     path: Annotated[Path, typer.Argument(help="A folder in the RLMRec format")],
     name: Annotated[
-        str | None, typer.Option(help="Dataset name under the data root [default: the folder's name]")
+        str | None, typer.Option(help="Dataset name under the data root (default: the folder's name)")
     ] = None,
     link: Annotated[bool, typer.Option("--link", help="Link to the folder instead of copying it")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace a dataset of the same name")] = False,
     data_root: DataRootOption = None,
 ) -> None:
-    """Bring a dataset folder under the data root (a copy, or a link with --link),
-    validated first: nothing is written when it has errors."""
+    """Bring a dataset folder in the RLMRec format under the data root, as a copy or a link.
+
+    The folder is validated first: nothing is written when it has an error.
+    """
     from rlmrec.data.importer import import_folder
 
     root = resolve_data_root(data_root)
@@ -359,8 +367,10 @@ def embed(
     normalize: Annotated[bool, typer.Option("--normalize/--no-normalize", help="Unit-length rows")] = True,
     data_root: DataRootOption = None,
 ) -> None:
-    """Encode the user and item profiles into usr_emb_np.pkl / itm_emb_np.pkl (needs the
-    embed extra). Each file is replaced atomically; the previous one is kept as *.prev."""
+    """Encode a dataset's user and item profiles into usr_emb_np.pkl / itm_emb_np.pkl (the embed extra).
+
+    Each file is replaced atomically; the previous one is kept as <name>.prev.
+    """
     try:
         name, folder = find_dataset(dataset, data_root)
         if folder is None:
