@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import DataTable, Footer, Header, Static
 from textual_plotext import PlotextPlot
 
 from rlmrec.errors import RLMRecError
@@ -38,7 +38,8 @@ class CompareScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         with VerticalScroll():
-            yield Static("", id="metrics")
+            yield Static("test metrics (best in bold green)", id="metrics-title")
+            yield DataTable(id="metrics", show_cursor=False, zebra_stripes=True)
             with Horizontal(id="charts"):
                 yield PlotextPlot(id="valid")
                 yield PlotextPlot(id="loss")
@@ -64,7 +65,7 @@ class CompareScreen(Screen[None]):
 
     def show(self, runs: list[RunInfo], curves: dict[int, list[EpochInfo]]) -> None:
         self.runs, self.curves = runs, curves
-        self.query_one("#metrics", Static).update(self._metrics())
+        self._metrics(self.query_one("#metrics", DataTable))
         self.query_one("#config", Static).update(self._config())
         panels = (("#valid", "validation recall@20", "recall@20"), ("#loss", "loss: bpr", "bpr"))
         for widget_id, title, series in panels:
@@ -82,21 +83,23 @@ class CompareScreen(Screen[None]):
             plt.title(title)
             plot.refresh()
 
-    def _metrics(self) -> Table:
-        table = Table(title="test metrics (best in bold green)", expand=True)
-        table.add_column("metric")
+    def _metrics(self, table: DataTable[Text]) -> None:
+        # A DataTable, not a Rich table in a Static: Textual would drop the padding
+        # in front of styled cells and misalign the highlighted values.
+        table.clear(columns=True)
+        table.add_column("metric", key="metric")
         for run in self.runs:
-            table.add_column(f"{run.id}: {run.model}/{run.variant} {run.dataset} s{run.seed}", justify="right")
+            table.add_column(f"{run.id}: {run.model}/{run.variant} {run.dataset} s{run.seed}", key=str(run.id))
         names = list(dict.fromkeys(m for r in self.runs for m in (r.test_metrics or {})))
         for name in names:
             values = [(r.test_metrics or {}).get(name) for r in self.runs]
             top = max((v for v in values if v is not None), default=None)
             highlight = len(self.runs) > 1
-            cells = [Text(fmt_metric(v), style="bold green" if highlight and v == top else "") for v in values]
-            table.add_row(name, *cells)
-        table.add_row("best epoch", *("" if r.best_epoch is None else str(r.best_epoch) for r in self.runs))
-        table.add_row("status", *(r.status for r in self.runs))
-        return table
+            cells = [Text(fmt_metric(v), style="bold green" if highlight and v == top else "", justify="right")
+                     for v in values]  # fmt: skip
+            table.add_row(Text(name), *cells)
+        table.add_row(Text("best epoch"), *(Text("" if r.best_epoch is None else str(r.best_epoch)) for r in self.runs))
+        table.add_row(Text("status"), *(Text(r.status) for r in self.runs))
 
     def _config(self) -> Table:
         configs = [r.config or {} for r in self.runs]

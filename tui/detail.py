@@ -44,7 +44,7 @@ class DetailScreen(Screen[None]):
             yield Static("", id="metrics")
             with VerticalScroll(id="config-box"):
                 yield Static("", id="config")
-        yield RichLog(id="log", wrap=False, highlight=False, max_lines=2000)
+        yield RichLog(id="log", wrap=True, highlight=False, max_lines=2000)
         yield Footer()
 
     @property
@@ -71,12 +71,13 @@ class DetailScreen(Screen[None]):
 
     def show(self, run: RunInfo, epochs: list[EpochInfo], logs: list[LogInfo]) -> None:
         now = self.app.now()  # type: ignore[attr-defined]
+        # Separators end the preceding span: Textual drops spaces that begin a span.
         info = Text()
-        info.append(f"run {run.id}", style="bold")
-        info.append(f"  {run.model}/{run.variant} on {run.dataset}, seed {run.seed}  ")
-        info.append(run.status, style=STATUS_STYLE.get(run.status, ""))
-        info.append(f"  attempt {run.attempt}  epoch {'' if run.epoch is None else run.epoch}")
-        info.append(f"  elapsed {fmt_seconds(run.duration(now))}  ")
+        info.append(f"run {run.id}  ", style="bold")
+        info.append(f"{run.model}/{run.variant} on {run.dataset}, seed {run.seed}  ")
+        info.append(f"{run.status}  ", style=STATUS_STYLE.get(run.status, ""))
+        info.append(f"attempt {run.attempt}  epoch {'' if run.epoch is None else run.epoch}  ")
+        info.append(f"elapsed {fmt_seconds(run.duration(now))}  ")
         info.append(f"{run.host or ''} {run.device or ''} {run.code_version or ''}", style="dim")
         if run.error:
             info.append(f"\n{run.error}", style="red")
