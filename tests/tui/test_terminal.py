@@ -17,7 +17,6 @@ from rlmrec.store import Store
 
 from .conftest import fill
 
-
 _SESSION: list[str] = []
 
 
