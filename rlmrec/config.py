@@ -103,10 +103,16 @@ def preset(model: str, variant: str, dataset: str) -> dict[str, Any]:
     for key, value in data["train"].items():
         if key not in _IGNORED_TRAIN_KEYS:
             out[_RENAMED_TRAIN_KEYS.get(key, key)] = value
+    spec = MODELS[model]
     entry = data["models"][model][variant]
     out.update(entry["common"])
     out.update(entry.get(dataset, {}))
-    for key in MODELS[model].unused_preset_keys:
+    for key in spec.common_only_keys & set(entry["common"]):
+        out[key] = entry["common"][key]  # the reference reads this one from the model level only
+    for old, new in spec.renamed_preset_keys:
+        if old in out:
+            out[new] = out.pop(old)
+    for key in spec.unused_preset_keys:
         out.pop(key, None)
     return out
 
@@ -217,6 +223,8 @@ def validate(cfg: RunConfig) -> None:
         (cfg.model_cfg.layer_num >= 0, "layer_num must be >= 0"),
         (cfg.model_cfg.embedding_size > 0, "embedding_size must be > 0"),
         (0 < getattr(cfg.model_cfg, "keep_rate", 1.0) <= 1, "keep_rate must be in (0, 1]"),
+        (getattr(cfg.model_cfg, "cl_temperature", 1.0) > 0, "cl_temperature must be > 0"),
+        (getattr(cfg.model_cfg, "eps", 0.0) >= 0, "eps must be >= 0"),
     ]
     if isinstance(cfg.align_cfg, GenConfig):
         checks.append((0 < cfg.align_cfg.mask_ratio < 1, "mask_ratio must be in (0, 1)"))

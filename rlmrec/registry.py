@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rlmrec.errors import ConfigError
-from rlmrec.models.configs import GCCFConfig, LightGCNConfig
+from rlmrec.models.configs import GCCFConfig, LightGCNConfig, SGLConfig, SimGCLConfig
 
 if TYPE_CHECKING:
     import torch
@@ -33,6 +33,10 @@ class ModelSpec:
     summary: str
     # Keys present in the published presets that this backbone does not use.
     unused_preset_keys: frozenset[str] = frozenset()
+    # Preset names that differ from the config's (the base presets say "temperature").
+    renamed_preset_keys: tuple[tuple[str, str], ...] = ()
+    # Keys whose per-dataset preset values the reference never reads.
+    common_only_keys: frozenset[str] = frozenset()
 
     def backbone(self) -> type[Backbone]:
         module, _, name = self.backbone_path.partition(":")
@@ -51,6 +55,23 @@ MODELS: dict[str, ModelSpec] = {
         "LR-GCCF (Chen et al., AAAI 2020)",
         # The published GCCF configs carry keep_rate, but GCCF never drops edges.
         unused_preset_keys=frozenset({"keep_rate"}),
+    ),
+    "sgl": ModelSpec(
+        "sgl",
+        "rlmrec.models.sgl:SGL",
+        SGLConfig,
+        "SGL, edge drop (Wu et al., SIGIR 2021)",
+        renamed_preset_keys=(("temperature", "cl_temperature"),),
+        common_only_keys=frozenset({"layer_num"}),
+    ),
+    "simgcl": ModelSpec(
+        "simgcl",
+        "rlmrec.models.simgcl:SimGCL",
+        SimGCLConfig,
+        "SimGCL (Yu et al., SIGIR 2022)",
+        # keep_rate 1.0 in every published SimGCL preset: it never drops edges.
+        unused_preset_keys=frozenset({"keep_rate"}),
+        renamed_preset_keys=(("temperature", "cl_temperature"),),
     ),
 }
 

@@ -8,18 +8,22 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from rlmrec.models.configs import GCCFConfig, LightGCNConfig
+from rlmrec.models.configs import GCCFConfig, LightGCNConfig, SGLConfig, SimGCLConfig
 
 if TYPE_CHECKING:
     from rlmrec.models.base import Backbone, Batch
     from rlmrec.models.gccf import GCCF
     from rlmrec.models.lightgcn import LightGCN
+    from rlmrec.models.sgl import SGL
+    from rlmrec.models.simgcl import SimGCL
 
 _LAZY = {
     "Backbone": "rlmrec.models.base",
     "Batch": "rlmrec.models.base",
     "GCCF": "rlmrec.models.gccf",
     "LightGCN": "rlmrec.models.lightgcn",
+    "SGL": "rlmrec.models.sgl",
+    "SimGCL": "rlmrec.models.simgcl",
 }
 
 
@@ -29,4 +33,15 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'rlmrec.models' has no attribute {name!r}")
 
 
-__all__ = ["GCCF", "Backbone", "Batch", "GCCFConfig", "LightGCN", "LightGCNConfig"]
+__all__ = [
+    "GCCF",
+    "SGL",
+    "Backbone",
+    "Batch",
+    "GCCFConfig",
+    "LightGCN",
+    "LightGCNConfig",
+    "SGLConfig",
+    "SimGCL",
+    "SimGCLConfig",
+]

@@ -23,3 +23,26 @@ class GCCFConfig:
     # Reference QUIRK: self-loops are added for plain GCCF only; its Con/Gen variants
     # train without them. "reference" reproduces that; "always"/"never" are the fixes.
     self_loops: Literal["reference", "always", "never"] = "reference"
+
+
+@dataclass
+class SGLConfig:
+    embedding_size: int = 32
+    # Reference QUIRK: SGL propagates with the model-level layer_num; the published
+    # per-dataset values (steam: 2) are never read. The preset loader reproduces that.
+    layer_num: int = 3
+    keep_rate: float = 0.8  # edge keep rate of the two contrastive views
+    reg_weight: float = 1e-5
+    cl_weight: float = 0.1
+    cl_temperature: float = 0.2  # the base presets call it "temperature"
+    augmentation: Literal["edge_drop"] = "edge_drop"  # the published presets' only choice
+
+
+@dataclass
+class SimGCLConfig:
+    embedding_size: int = 32
+    layer_num: int = 3
+    reg_weight: float = 1e-5
+    cl_weight: float = 0.1
+    cl_temperature: float = 0.2  # the base presets call it "temperature"
+    eps: float = 0.9  # size of the uniform noise added after every propagation layer

@@ -1,0 +1,54 @@
+"""SGL (Wu et al., SIGIR 2021), edge-drop variant, as the RLMRec reference trains it."""
+
+from __future__ import annotations
+
+import scipy.sparse as sp
+import torch
+from torch import Tensor
+
+from rlmrec.graph import Graph, normalized_adjacency
+from rlmrec.losses import bpr_loss
+from rlmrec.models.base import Backbone, Batch, pick_rows
+from rlmrec.models.configs import SGLConfig
+from rlmrec.models.views import cross_view_nce
+
+
+class SGL(Backbone):
+    """LightGCN propagation (layer SUM) with a self-supervised contrast.
+
+    Each batch makes three passes: two over independently edge-dropped graphs (keep
+    rate ``keep_rate``, values not rescaled) and one over the full graph. BPR uses
+    the full pass (so do the alignments); the contrast is
+    ``cl_weight * [InfoNCE(u1, u2, all users of view 2) + InfoNCE(i1, i2, all items
+    of view 2) + InfoNCE(j1, j2, all items of view 2)] / B``. Evaluation: full graph.
+    """
+
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        cfg: SGLConfig,
+        train: sp.csr_matrix,
+        device: torch.device,
+        wrapped: bool = False,
+    ) -> None:
+        super().__init__(n_users, n_items, cfg.embedding_size)
+        self.cfg = cfg
+        self.graph = Graph.from_scipy(normalized_adjacency(train), device)
+
+    def propagate(self, ego: Tensor, training: bool) -> Tensor:
+        return self.graph.operator().power_sum(ego, self.cfg.layer_num)
+
+    def train_losses(self, ego: Tensor, batch: Batch) -> tuple[dict[str, Tensor], Tensor]:
+        cfg, u = self.cfg, self.n_users
+        view1 = self.graph.dropped(cfg.keep_rate).power_sum(ego, cfg.layer_num)
+        view2 = self.graph.dropped(cfg.keep_rate).power_sum(ego, cfg.layer_num)
+        final = self.propagate(ego, training=True)
+        anc, pos, neg = pick_rows(final, batch, u)
+        t = cfg.cl_temperature
+        cl = (
+            cross_view_nce(view1[:u], view2[:u], batch.users, t)
+            + cross_view_nce(view1[u:], view2[u:], batch.pos, t)
+            + cross_view_nce(view1[u:], view2[u:], batch.neg, t)
+        )
+        return {"bpr": bpr_loss(anc, pos, neg), "cl": cfg.cl_weight * cl / len(batch)}, final
