@@ -267,7 +267,10 @@ def fetch(
         bool,
         typer.Option("--keep-archive/--delete-archive", help="Keep the zip under <root>/.download for later fetches"),
     ] = True,
-    retries: Annotated[int, typer.Option(help="Resume attempts after a dropped connection")] = 3,
+    retries: Annotated[
+        int,
+        typer.Option(help="Resume attempts in a row (without progress) after a dropped connection or a server error"),
+    ] = 3,
     data_root: DataRootOption = None,
 ) -> None:
     """Download the published RLMRec data (amazon, yelp, steam), extract it safely and validate it.

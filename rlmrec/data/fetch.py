@@ -4,7 +4,7 @@ its dataset folders safely under the data root.
 The archive is ``data.zip`` of the archive.org item ``rlmrec_data`` (475,035,502
 bytes), holding ``data/amazon``, ``data/yelp`` and ``data/steam``. The download goes to
 ``<root>/.download/<name>.part`` and resumes with an HTTP ``Range`` request after an
-interruption (retried a few times at once, or on the next run); only a file of the
+interruption (retried at once, a few times in a row without progress, or on the next run); only a file of the
 expected size is renamed to the final archive, which later fetches reuse.
 
 Extraction trusts nothing in the archive: a member with an absolute path, a ``..``
@@ -94,8 +94,9 @@ def download(
         try:
             expected = _fetch_once(url, part, have, expected, progress, timeout)
         except (OSError, http.client.HTTPException, urllib.error.URLError) as error:
-            failures += 1
             done = part.stat().st_size if part.exists() else 0
+            # ``retries`` counts failures in a row: any progress earns a fresh set.
+            failures = 1 if done > have else failures + 1
             if failures > retries:
                 of = f" of {expected:,}" if expected else ""
                 raise DataError(
@@ -108,7 +109,7 @@ def download(
         if expected is None or done == expected:
             break
         # The body ended early without an error (the server closed the connection): resume.
-        failures += 1
+        failures = 1 if done > have else failures + 1
         if failures > retries:
             raise DataError(
                 f"download from {url} stopped at {done:,} of {expected:,} bytes; run the command again to resume"
@@ -145,6 +146,8 @@ def _fetch_once(
                 return have
             part.unlink()
             raise ConnectionResetError("partial download does not match the server's file; restarting") from None
+        if error.code >= 500 or error.code == 429:  # the server is busy or failing: worth another try
+            raise ConnectionResetError(f"HTTP {error.code} {error.reason}") from None
         raise DataError(f"download from {url} failed: HTTP {error.code} {error.reason}") from None
     with response:
         if response.status == 206:

@@ -30,6 +30,7 @@ class ArchiveServer:
         self.payload = payload
         self.cuts: list[int | None] = []
         self.ignore_range = False
+        self.errors: list[int] = []  # statuses to answer the first requests with
         self.requests: list[dict[str, str]] = []
         server = self
 
@@ -38,6 +39,9 @@ class ArchiveServer:
                 server.requests.append(dict(self.headers.items()))
                 if self.path != "/data.zip":
                     self.send_error(404)
+                    return
+                if server.errors:
+                    self.send_error(server.errors.pop(0))
                     return
                 data, start = server.payload, 0
                 wanted = self.headers.get("Range")
@@ -161,6 +165,24 @@ def test_interrupted_download_resumes_within_one_run(server: ArchiveServer, tmp_
     assert dest.read_bytes() == server.payload
     assert [r.get("Range") for r in server.requests] == [None, "bytes=100-", "bytes=150-"]
     assert size > 150
+
+
+def test_each_drop_with_progress_earns_fresh_retries(server: ArchiveServer, tmp_path: Path) -> None:
+    server.cuts = [10, 10, 10, 10, 10]  # five drops, each after some progress
+    dest = download(server.url, tmp_path / "a.zip", retries=1, backoff=0)
+    assert dest.read_bytes() == server.payload and len(server.requests) == 6
+
+
+def test_server_errors_are_retried_client_errors_are_not(server: ArchiveServer, tmp_path: Path) -> None:
+    server.errors = [503, 500]
+    dest = download(server.url, tmp_path / "a.zip", retries=2, backoff=0)
+    assert dest.read_bytes() == server.payload and len(server.requests) == 3
+    server.errors = [503, 503]
+    with pytest.raises(DataError, match=r"interrupted at 0 bytes \(HTTP 503"):
+        download(server.url, tmp_path / "b.zip", retries=1, backoff=0)
+    server.errors = [403]
+    with pytest.raises(DataError, match="failed: HTTP 403"):
+        download(server.url, tmp_path / "c.zip", retries=5, backoff=0)
 
 
 def test_server_without_range_support_restarts(server: ArchiveServer, tmp_path: Path) -> None:
