@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet '$(TORCH_SPEC)'
-	$(BIN)/pip install --quiet -e '.[dev,embed]'
+	$(BIN)/pip install --quiet -e '.[dev,embed]' '$(TORCH_SPEC)'
 	touch $@
 
 demo: setup
