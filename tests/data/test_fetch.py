@@ -36,7 +36,13 @@ class ArchiveServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                server.requests.append(dict(self.headers.items()))
+                server.requests.append({"path": self.path, **dict(self.headers.items())})
+                if self.path == "/moved.zip":  # archive.org redirects to a storage node
+                    self.send_response(302)
+                    self.send_header("Location", "/data.zip")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if self.path != "/data.zip":
                     self.send_error(404)
                     return
@@ -165,6 +171,18 @@ def test_interrupted_download_resumes_within_one_run(server: ArchiveServer, tmp_
     assert dest.read_bytes() == server.payload
     assert [r.get("Range") for r in server.requests] == [None, "bytes=100-", "bytes=150-"]
     assert size > 150
+
+
+def test_resume_through_a_redirect_keeps_the_range(server: ArchiveServer, tmp_path: Path) -> None:
+    server.cuts = [100]
+    dest = download(server.url.replace("data.zip", "moved.zip"), tmp_path / "a.zip", backoff=0)
+    assert dest.read_bytes() == server.payload
+    assert [(r["path"], r.get("Range")) for r in server.requests] == [
+        ("/moved.zip", None),
+        ("/data.zip", None),
+        ("/moved.zip", "bytes=100-"),
+        ("/data.zip", "bytes=100-"),
+    ]
 
 
 def test_each_drop_with_progress_earns_fresh_retries(server: ArchiveServer, tmp_path: Path) -> None:
