@@ -31,7 +31,7 @@ from rlmrec.config import resolve_config
 from rlmrec.models import Batch
 from rlmrec.trainer import Trainer
 
-CONFIGS = [(m, v) for m in ("lightgcn", "gccf") for v in ("base", "con", "gen")]
+CONFIGS = [(m, v) for m in ("lightgcn", "gccf", "sgl", "simgcl") for v in ("base", "con", "gen")]
 # Seconds per epoch of the reference code measured on this machine (2 threads).
 REFERENCE = {
     ("lightgcn", "base"): "2.2-2.6",
@@ -40,6 +40,8 @@ REFERENCE = {
     ("lightgcn", "gen"): "15.4",
     ("gccf", "con"): "41.9-43.4",
     ("gccf", "gen"): "8.5-11.0",
+    ("sgl", "base"): "41.5-43.5",
+    ("simgcl", "base"): "26.5-27.0",
 }
 REFERENCE_VALIDATION = "2.3-3.0"
 

@@ -104,7 +104,7 @@ def preset(model: str, variant: str, dataset: str) -> dict[str, Any]:
         if key not in _IGNORED_TRAIN_KEYS:
             out[_RENAMED_TRAIN_KEYS.get(key, key)] = value
     spec = MODELS[model]
-    entry = data["models"][model][variant]
+    entry = data["models"].get(model, {}).get(variant, {"common": {}})  # "semantic" has no preset
     out.update(entry["common"])
     out.update(entry.get(dataset, {}))
     for key in spec.common_only_keys & set(entry["common"]):
@@ -200,6 +200,8 @@ def resolve_config(
     """
     model, variant = canonical_model(model), canonical_variant(variant)
     spec = MODELS[model]
+    if variant not in spec.variants:
+        raise ConfigError(f"model '{model}' has no variant '{variant}'; it has: {', '.join(spec.variants)}")
     align_cfg = {"base": None, "con": ConConfig(), "gen": GenConfig()}[variant]
     cfg = RunConfig(model, variant, dataset, TrainConfig(), spec.config(), align_cfg)
     apply(cfg, preset(model, variant, dataset), "preset")
@@ -220,8 +222,8 @@ def validate(cfg: RunConfig) -> None:
         (t.test_step > 0, "test_step must be > 0"),
         (t.patience > 0, "patience must be > 0"),
         (len(t.topk) > 0 and min(t.topk) > 0, "topk must be positive integers, e.g. 5,10,20"),
-        (cfg.model_cfg.layer_num >= 0, "layer_num must be >= 0"),
-        (cfg.model_cfg.embedding_size > 0, "embedding_size must be > 0"),
+        (getattr(cfg.model_cfg, "layer_num", 0) >= 0, "layer_num must be >= 0"),
+        (getattr(cfg.model_cfg, "embedding_size", 1) > 0, "embedding_size must be > 0"),
         (0 < getattr(cfg.model_cfg, "keep_rate", 1.0) <= 1, "keep_rate must be in (0, 1]"),
         (getattr(cfg.model_cfg, "cl_temperature", 1.0) > 0, "cl_temperature must be > 0"),
         (getattr(cfg.model_cfg, "eps", 0.0) >= 0, "eps must be >= 0"),

@@ -32,8 +32,8 @@ def names(value: str, what: str, options: Sequence[str]) -> list[str]:
 def _list_keys() -> set[str]:
     """Keys whose value is itself a list (``topk=5,10,20``): never expanded as a grid."""
     keys = set()
-    for model in MODELS:
-        for variant in VARIANTS:
+    for model, spec in MODELS.items():
+        for variant in spec.variants:
             cfg = resolve_config(model, variant, "any")
             for section in cfg.sections():
                 keys |= {k for k, kind in _section_types(section).items() if get_origin(kind) is tuple}
@@ -82,7 +82,8 @@ def plan(sub: Submission) -> list[RunSpec]:
     root = resolve_data_root(sub.data_root)
     datasets = names(sub.datasets, "dataset", available_datasets(root) or ["demo"])
     for dataset in datasets:
-        check_dataset(dataset, root, embeddings=any(v != "base" for v in variants))
+        # Con, Gen and the semantic baseline read the profile embeddings.
+        check_dataset(dataset, root, embeddings=any(v != "base" for v in variants) or "semantic" in models)
     if sub.n_seeds is not None and sub.n_seeds < 1:
         raise ConfigError(f"--seeds must be >= 1 (got {sub.n_seeds})")
     if sub.n_seeds is not None and sub.seeds:
@@ -91,7 +92,10 @@ def plan(sub: Submission) -> list[RunSpec]:
     group = sub.group or new_group()
     flags: dict[str, Any] = {"epochs": sub.epochs, "device": sub.device}
     specs = []
+    every_variant = sub.variants.strip() == "all"
     for model, variant, dataset, point in itertools.product(models, variants, datasets, points):
+        if every_variant and variant not in MODELS[model].variants:
+            continue  # "all" means the variants each model has ("semantic" is base only)
         cfg = resolve_config(model, variant, dataset, point, **flags)
         seeds = list(sub.seeds) if sub.seeds else [cfg.train.seed + i for i in range(sub.n_seeds or 1)]
         for seed in seeds:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rlmrec.errors import ConfigError
-from rlmrec.models.configs import GCCFConfig, LightGCNConfig, SGLConfig, SimGCLConfig
+from rlmrec.models.configs import GCCFConfig, LightGCNConfig, SemanticConfig, SGLConfig, SimGCLConfig
 
 if TYPE_CHECKING:
     import torch
@@ -37,6 +37,7 @@ class ModelSpec:
     renamed_preset_keys: tuple[tuple[str, str], ...] = ()
     # Keys whose per-dataset preset values the reference never reads.
     common_only_keys: frozenset[str] = frozenset()
+    variants: tuple[str, ...] = ("base", "con", "gen")
 
     def backbone(self) -> type[Backbone]:
         module, _, name = self.backbone_path.partition(":")
@@ -73,6 +74,13 @@ MODELS: dict[str, ModelSpec] = {
         unused_preset_keys=frozenset({"keep_rate"}),
         renamed_preset_keys=(("temperature", "cl_temperature"),),
     ),
+    "semantic": ModelSpec(
+        "semantic",
+        "rlmrec.models.semantic:Semantic",
+        SemanticConfig,
+        "Semantic embeddings only: profile similarity, no training (the paper's first row)",
+        variants=("base",),
+    ),
 }
 
 VARIANTS: dict[str, str] = {
@@ -94,6 +102,13 @@ def build_model(
     from rlmrec.recommender import Recommender
 
     spec = MODELS[model]
+    if model == "semantic":
+        if dataset.user_emb is None or dataset.item_emb is None:
+            raise ConfigError(f"'semantic' ranks by profile embeddings, but dataset '{dataset.name}' has none")
+        from rlmrec.models.semantic import Semantic
+
+        semantic = Semantic(torch.from_numpy(dataset.user_emb), torch.from_numpy(dataset.item_emb), model_cfg)
+        return Recommender(semantic, None, 0.0).to(device)  # type: ignore[arg-type]
     backbone = spec.backbone()(  # type: ignore[call-arg]
         dataset.n_users, dataset.n_items, model_cfg, dataset.train, device, wrapped=variant != "base"
     )

@@ -46,3 +46,12 @@ class SimGCLConfig:
     cl_weight: float = 0.1
     cl_temperature: float = 0.2  # the base presets call it "temperature"
     eps: float = 0.9  # size of the uniform noise added after every propagation layer
+
+
+@dataclass
+class SemanticConfig:
+    # The paper's "semantic embeddings only" row: no training, rank by the similarity
+    # of a user's and an item's profile embeddings. Cosine (the published ada-002
+    # embeddings are unit-length, so cosine and dot product agree on them).
+    similarity: Literal["cosine", "dot"] = "cosine"
+    reg_weight: float = 0.0  # nothing is trained

@@ -82,6 +82,7 @@ def _claimer(url: str, barrier: Any, out: Any) -> None:
     mine = []
     while (run := store.claim(f"w{os.getpid()}", "h", os.getpid(), "cpu")) is not None:
         mine.append(run.id)
+        time.sleep(0.002)  # as a worker starts its run: the others get their turns, even on a loaded machine
     out.put(mine)
 
 
