@@ -6,10 +6,10 @@ queue and the run store stay fast to start.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rlmrec.align.configs import ConConfig, GenConfig
+from rlmrec.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from rlmrec.align.base import Alignment
@@ -23,10 +23,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'rlmrec.align' has no attribute {name!r}")
+__getattr__ = lazy_attributes("rlmrec.align", _LAZY)
 
 
 __all__ = ["Alignment", "ConConfig", "ContrastiveAlignment", "GenConfig", "GenerativeAlignment"]

@@ -6,10 +6,10 @@ first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rlmrec.data.layout import resolve_data_root
+from rlmrec.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from rlmrec.data.dataset import Dataset, load_dataset, load_folder, load_profiles
@@ -17,10 +17,7 @@ if TYPE_CHECKING:
 _LAZY = {"Dataset", "load_dataset", "load_folder", "load_profiles"}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module("rlmrec.data.dataset"), name)
-    raise AttributeError(f"module 'rlmrec.data' has no attribute {name!r}")
+__getattr__ = lazy_attributes("rlmrec.data", dict.fromkeys(_LAZY, "rlmrec.data.dataset"))
 
 
 __all__ = ["Dataset", "load_dataset", "load_folder", "load_profiles", "resolve_data_root"]

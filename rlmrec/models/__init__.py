@@ -5,9 +5,9 @@ The configs import without torch; the modules (and torch) load on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from rlmrec.lazy import lazy_attributes
 from rlmrec.models.configs import GCCFConfig, LightGCNConfig, SGLConfig, SimGCLConfig
 
 if TYPE_CHECKING:
@@ -27,10 +27,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'rlmrec.models' has no attribute {name!r}")
+__getattr__ = lazy_attributes("rlmrec.models", _LAZY)
 
 
 __all__ = [

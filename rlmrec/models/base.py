@@ -8,10 +8,13 @@ is what makes RLMRec model-agnostic (paper section 3.4).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
+import scipy.sparse as sp
 import torch
 from torch import Tensor, nn
 
+from rlmrec.graph import Graph, normalized_adjacency
 from rlmrec.losses import bpr_loss
 
 
@@ -78,3 +81,32 @@ class Backbone(nn.Module):
         final = self.propagate(ego, training=True)
         anc, pos, neg = pick_rows(final, batch, self.n_users)
         return {"bpr": bpr_loss(anc, pos, neg)}, final
+
+
+class LayerSumConfig(Protocol):
+    embedding_size: int
+    layer_num: int
+
+
+class LayerSumBackbone(Backbone):
+    """LightGCN-style propagation ``E_{l+1} = Â E_l`` on the symmetric-normalized
+    graph, final = SUM of ``E_0..E_L`` (the reference's sum, not a mean), full graph.
+
+    LightGCN, SGL and SimGCL share it and differ in their training passes.
+    """
+
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        cfg: LayerSumConfig,
+        train: sp.csr_matrix,
+        device: torch.device,
+        wrapped: bool = False,
+    ) -> None:
+        super().__init__(n_users, n_items, cfg.embedding_size)
+        self.cfg = cfg
+        self.graph = Graph.from_scipy(normalized_adjacency(train), device)
+
+    def propagate(self, ego: Tensor, training: bool) -> Tensor:
+        return self.graph.operator().power_sum(ego, self.cfg.layer_num)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import scipy.sparse as sp
-import torch
 from torch import Tensor
 
-from rlmrec.graph import Graph, normalized_adjacency
-from rlmrec.models.base import Backbone
+from rlmrec.models.base import LayerSumBackbone
 from rlmrec.models.configs import LightGCNConfig
 
 
-class LightGCN(Backbone):
+class LightGCN(LayerSumBackbone):
     """Linear propagation ``E_{l+1} = Â E_l``; final embedding = SUM of ``E_0..E_L``.
 
     Loss: BPR + reg. As in the reference (RLMREC.md section 6), training passes use
@@ -19,18 +16,7 @@ class LightGCN(Backbone):
     full graph. The layer SUM (not mean) is also the reference's.
     """
 
-    def __init__(
-        self,
-        n_users: int,
-        n_items: int,
-        cfg: LightGCNConfig,
-        train: sp.csr_matrix,
-        device: torch.device,
-        wrapped: bool = False,
-    ) -> None:
-        super().__init__(n_users, n_items, cfg.embedding_size)
-        self.cfg = cfg
-        self.graph = Graph.from_scipy(normalized_adjacency(train), device)
+    cfg: LightGCNConfig
 
     def propagate(self, ego: Tensor, training: bool) -> Tensor:
         op = self.graph.dropped(self.cfg.keep_rate) if training else self.graph.operator()

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import scipy.sparse as sp
-import torch
 from torch import Tensor
 
-from rlmrec.graph import Graph, normalized_adjacency
 from rlmrec.losses import bpr_loss
-from rlmrec.models.base import Backbone, Batch, pick_rows
+from rlmrec.models.base import Batch, LayerSumBackbone, pick_rows
 from rlmrec.models.configs import SGLConfig
 from rlmrec.models.views import cross_view_nce
 
 
-class SGL(Backbone):
+class SGL(LayerSumBackbone):
     """LightGCN propagation (layer SUM) with a self-supervised contrast.
 
     Each batch makes three passes: two over independently edge-dropped graphs (keep
@@ -23,21 +20,7 @@ class SGL(Backbone):
     of view 2) + InfoNCE(j1, j2, all items of view 2)] / B``. Evaluation: full graph.
     """
 
-    def __init__(
-        self,
-        n_users: int,
-        n_items: int,
-        cfg: SGLConfig,
-        train: sp.csr_matrix,
-        device: torch.device,
-        wrapped: bool = False,
-    ) -> None:
-        super().__init__(n_users, n_items, cfg.embedding_size)
-        self.cfg = cfg
-        self.graph = Graph.from_scipy(normalized_adjacency(train), device)
-
-    def propagate(self, ego: Tensor, training: bool) -> Tensor:
-        return self.graph.operator().power_sum(ego, self.cfg.layer_num)
+    cfg: SGLConfig
 
     def train_losses(self, ego: Tensor, batch: Batch) -> tuple[dict[str, Tensor], Tensor]:
         cfg, u = self.cfg, self.n_users

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rlmrec.graph import Graph, normalized_adjacency
 from rlmrec.losses import bpr_loss
-from rlmrec.models.base import Backbone, Batch, pick_rows
+from rlmrec.models.base import Batch, LayerSumBackbone, pick_rows
 from rlmrec.models.configs import SimGCLConfig
 from rlmrec.models.views import cross_view_nce
 
 
-class SimGCL(Backbone):
+class SimGCL(LayerSumBackbone):
     """LightGCN propagation (layer SUM) with noise-perturbed contrastive views.
 
     A view adds ``eps * sign(E) * normalize(uniform noise)`` (row-normalized) to the
@@ -25,21 +23,7 @@ class SimGCL(Backbone):
     of view 2)] / B``.
     """
 
-    def __init__(
-        self,
-        n_users: int,
-        n_items: int,
-        cfg: SimGCLConfig,
-        train: sp.csr_matrix,
-        device: torch.device,
-        wrapped: bool = False,
-    ) -> None:
-        super().__init__(n_users, n_items, cfg.embedding_size)
-        self.cfg = cfg
-        self.graph = Graph.from_scipy(normalized_adjacency(train), device)
-
-    def propagate(self, ego: Tensor, training: bool) -> Tensor:
-        return self.graph.operator().power_sum(ego, self.cfg.layer_num)
+    cfg: SimGCLConfig
 
     def perturbed(self, ego: Tensor) -> Tensor:
         """One noisy view: the noise is a constant of the step (``sign`` has no gradient)."""
