@@ -157,6 +157,7 @@ def main() -> None:
     parser.add_argument("--evals", type=int, default=5)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
+    parser.add_argument("--merge", action="store_true", help="with --only: replace those rows of the last full run")
     parser.add_argument("--child", nargs=2, metavar=("MODEL", "VARIANT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -171,7 +172,21 @@ def main() -> None:
         result = json.loads(done.stdout.strip().splitlines()[-1])
         print(json.dumps(result), flush=True)
         results.append(result)
+    if args.only and args.merge:
+        results = merged(results, args.device)
     publish("train", results, table(results, args.epochs), write=not args.no_write)
+
+
+def merged(fresh: list[dict[str, Any]], device: str) -> list[dict[str, Any]]:
+    """The latest full results on this device with the re-measured rows replaced:
+    re-run a few configurations without re-running all of them."""
+    folder = Path(__file__).with_name("results")
+    for path in sorted(folder.glob("train-*.json"), reverse=True):
+        earlier: list[dict[str, Any]] = json.loads(path.read_text())
+        if len(earlier) == len(CONFIGS) and {r["device"] for r in earlier} == {r["device"] for r in fresh}:
+            by_key = {(r["model"], r["variant"]): r for r in fresh}
+            return [by_key.get((r["model"], r["variant"]), r) for r in earlier]
+    raise SystemExit(f"--merge: no full run for device {device} in {folder}; run without --only first")
 
 
 if __name__ == "__main__":
