@@ -19,7 +19,7 @@ from textual_plotext import PlotextPlot
 from rlmrec.errors import RLMRecError
 from rlmrec.store import EpochInfo, RunInfo
 
-from .app import fmt_metric
+from .format import fmt_metric
 
 
 class CompareScreen(Screen[None]):

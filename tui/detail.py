@@ -18,7 +18,7 @@ from textual_plotext import PlotextPlot
 from rlmrec.errors import RLMRecError
 from rlmrec.store import EpochInfo, LogInfo, RunInfo, Store
 
-from .app import STATUS_STYLE, fmt_metric, fmt_seconds
+from .format import STATUS_STYLE, fmt_metric, fmt_seconds
 
 
 class DetailScreen(Screen[None]):

@@ -17,7 +17,7 @@ from textual.widgets import Button, Footer, Header, Input, Label, Markdown, Stat
 from rlmrec.errors import RLMRecError
 from rlmrec.store import WorkerInfo
 
-from .app import fmt_seconds
+from .format import fmt_seconds
 
 
 class ConfirmScreen(ModalScreen[bool]):
