@@ -1,6 +1,7 @@
-"""``python -m rlmrec.worker.child --db URL --artifacts DIR RUN_ID ATTEMPT``: one
-claimed run, in its own process (own CUDA context, own crash domain). The worker
-relays its shutdown as SIGTERM, which stops the run at the next batch."""
+"""``python -m rlmrec.worker.child --artifacts DIR RUN_ID ATTEMPT``, the store URL in
+``RLMREC_DB``: one claimed run in its own process (own CUDA context, own crash
+domain). The worker relays its shutdown as SIGTERM, which stops the run at the
+next batch."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ EXIT_RECORDED, EXIT_SUPERSEDED, EXIT_ERROR = 0, 3, 1
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rlmrec.worker.child")
-    parser.add_argument("--db", required=True)
+    parser.add_argument("--db", default=None, help="store URL [default: RLMREC_DB]")
     parser.add_argument("--artifacts", required=True)
     parser.add_argument("run_id", type=int)
     parser.add_argument("attempt", type=int)

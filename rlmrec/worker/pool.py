@@ -129,7 +129,10 @@ class Worker:
         run_dir = self.store.run_dir(run.id)
         run_dir.mkdir(parents=True, exist_ok=True)
         with open(run_dir / "output.log", "ab") as output:
-            cmd = [sys.executable, "-m", "rlmrec.worker.child", "--db", self.store.url]
+            # The store URL travels in the environment, not argv: it may hold a password,
+            # and argv is visible to every user of the host (ps).
+            env["RLMREC_DB"] = self.store.url
+            cmd = [sys.executable, "-m", "rlmrec.worker.child"]
             cmd += ["--artifacts", str(self.store.artifacts.resolve()), str(run.id), str(run.attempt)]
             return subprocess.Popen(cmd, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
 
