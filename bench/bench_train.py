@@ -31,7 +31,7 @@ from rlmrec.config import resolve_config
 from rlmrec.models import Batch
 from rlmrec.trainer import Trainer
 
-CONFIGS = [(m, v) for m in ("lightgcn", "gccf", "sgl", "simgcl") for v in ("base", "con", "gen")]
+CONFIGS = [(m, v) for m in ("lightgcn", "gccf", "sgl", "simgcl", "dccf") for v in ("base", "con", "gen")]
 # Seconds per epoch of the reference code measured on this machine (2 threads).
 REFERENCE = {
     ("lightgcn", "base"): "2.2-2.6",
@@ -178,15 +178,18 @@ def main() -> None:
 
 
 def merged(fresh: list[dict[str, Any]], device: str) -> list[dict[str, Any]]:
-    """The latest full results on this device with the re-measured rows replaced:
-    re-run a few configurations without re-running all of them."""
+    """The latest earlier results on this device with the re-measured rows replaced
+    (or added): re-run a few configurations without re-running all of them."""
     folder = Path(__file__).with_name("results")
+    wanted = {(r["model"], r["variant"]) for r in fresh}
     for path in sorted(folder.glob("train-*.json"), reverse=True):
         earlier: list[dict[str, Any]] = json.loads(path.read_text())
-        if len(earlier) == len(CONFIGS) and {r["device"] for r in earlier} == {r["device"] for r in fresh}:
-            by_key = {(r["model"], r["variant"]): r for r in fresh}
-            return [by_key.get((r["model"], r["variant"]), r) for r in earlier]
-    raise SystemExit(f"--merge: no full run for device {device} in {folder}; run without --only first")
+        keys = {(r["model"], r["variant"]) for r in earlier}
+        if keys | wanted >= set(CONFIGS) and {r["device"] for r in earlier} == {r["device"] for r in fresh}:
+            rows = {(r["model"], r["variant"]): r for r in earlier if (r["model"], r["variant"]) in CONFIGS}
+            rows.update({(r["model"], r["variant"]): r for r in fresh})
+            return [rows[c] for c in CONFIGS]
+    raise SystemExit(f"--merge: no earlier run for device {device} in {folder}; run without --only first")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rlmrec.errors import ConfigError
-from rlmrec.models.configs import GCCFConfig, LightGCNConfig, SemanticConfig, SGLConfig, SimGCLConfig
+from rlmrec.models.configs import DCCFConfig, GCCFConfig, LightGCNConfig, SemanticConfig, SGLConfig, SimGCLConfig
 
 if TYPE_CHECKING:
     import torch
@@ -72,6 +72,13 @@ MODELS: dict[str, ModelSpec] = {
         "SimGCL (Yu et al., SIGIR 2022)",
         # keep_rate 1.0 in every published SimGCL preset: it never drops edges.
         unused_preset_keys=frozenset({"keep_rate"}),
+        renamed_preset_keys=(("temperature", "cl_temperature"),),
+    ),
+    "dccf": ModelSpec(
+        "dccf",
+        "rlmrec.models.dccf:DCCF",
+        DCCFConfig,
+        "DCCF (Ren et al., SIGIR 2023)",
         renamed_preset_keys=(("temperature", "cl_temperature"),),
     ),
     "semantic": ModelSpec(

@@ -8,10 +8,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rlmrec.lazy import lazy_attributes
-from rlmrec.models.configs import GCCFConfig, LightGCNConfig, SGLConfig, SimGCLConfig
+from rlmrec.models.configs import DCCFConfig, GCCFConfig, LightGCNConfig, SGLConfig, SimGCLConfig
 
 if TYPE_CHECKING:
     from rlmrec.models.base import Backbone, Batch
+    from rlmrec.models.dccf import DCCF
     from rlmrec.models.gccf import GCCF
     from rlmrec.models.lightgcn import LightGCN
     from rlmrec.models.sgl import SGL
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "Backbone": "rlmrec.models.base",
     "Batch": "rlmrec.models.base",
+    "DCCF": "rlmrec.models.dccf",
     "GCCF": "rlmrec.models.gccf",
     "LightGCN": "rlmrec.models.lightgcn",
     "SGL": "rlmrec.models.sgl",
@@ -31,10 +33,12 @@ __getattr__ = lazy_attributes("rlmrec.models", _LAZY)
 
 
 __all__ = [
+    "DCCF",
     "GCCF",
     "SGL",
     "Backbone",
     "Batch",
+    "DCCFConfig",
     "GCCFConfig",
     "LightGCN",
     "LightGCNConfig",

@@ -55,3 +55,13 @@ class SemanticConfig:
     # embeddings are unit-length, so cosine and dot product agree on them).
     similarity: Literal["cosine", "dot"] = "cosine"
     reg_weight: float = 0.0  # nothing is trained
+
+
+@dataclass
+class DCCFConfig:
+    embedding_size: int = 32
+    layer_num: int = 2
+    intent_num: int = 128  # model-level in the reference; no dataset sets its own
+    reg_weight: float = 1e-4  # includes the two intent matrices: reg covers ALL parameters
+    cl_weight: float = 1e-3
+    cl_temperature: float = 0.1  # the base presets call it "temperature"
