@@ -17,7 +17,7 @@ from rlmrec.errors import RLMRecError
 from rlmrec.store import RunInfo, Store
 
 from .format import STATUS_STYLE, fmt_metric, fmt_seconds
-from .model import Query, arrange, page, time_left
+from .model import SORT_KEYS, Query, arrange, page, time_left
 
 COLUMNS = ("", "id", "status", "model", "variant", "dataset", "seed", "epoch", "val R@20", "test R@20", "elapsed",
            "left", "group")  # fmt: skip
@@ -181,8 +181,6 @@ class RunsScreen(Screen[None]):
         self.set_sort("elapsed" if column == "left" else column)
 
     def set_sort(self, column: str) -> None:
-        from .model import SORT_KEYS
-
         if column not in SORT_KEYS:
             return
         self.sort_reverse = not self.sort_reverse if column == self.sort_column else False
@@ -190,8 +188,6 @@ class RunsScreen(Screen[None]):
         self.refresh_table()
 
     def action_sort(self) -> None:
-        from .model import SORT_KEYS
-
         names = list(SORT_KEYS)
         self.sort_column = names[(names.index(self.sort_column) + 1) % len(names)]
         self.sort_reverse = False
