@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import Tensor
+
+from rlmrec import sparse
 
 
 def normalized_adjacency(train: sp.csr_matrix, self_loops: bool = False) -> sp.csr_matrix:
@@ -102,6 +105,16 @@ class Graph:
             n_nodes=n,
         )
 
+    @classmethod
+    def from_edges(cls, rows: Tensor, cols: Tensor, values: Tensor, n: int) -> Graph:
+        """A graph from an edge list sorted by (row, col) with a symmetric pattern."""
+        idx_dtype = torch.int32 if rows.numel() < 2**31 else torch.int64
+        crow = torch.zeros(n + 1, dtype=torch.int64, device=rows.device)
+        crow[1:] = torch.bincount(rows, minlength=n).cumsum(0)
+        # Entry (r, c)'s mirror (c, r) is found by sorting the entries by (col, row).
+        perm = torch.argsort(cols * n + rows)
+        return cls(crow.to(idx_dtype), cols.to(idx_dtype), values, perm, n)
+
     @property
     def nnz(self) -> int:
         return int(self.values.numel())
@@ -110,15 +123,19 @@ class Graph:
     def device(self) -> torch.device:
         return self.values.device
 
-    def operator(self, values: Tensor | None = None) -> GraphOperator:
-        """A propagation operator; ``values`` replaces the edge weights (same pattern)."""
+    def operator(self, values: Tensor | None = None) -> Propagation:
+        """A propagation operator; ``values`` replaces the edge weights (same pattern).
+
+        Built for the active sparse backend (:mod:`rlmrec.sparse`)."""
         v = self.values if values is None else values
+        if sparse.active() == "pyg":
+            return PygOperator(self.crow, self.col, v, self.n_nodes)
         a = _csr(self.crow, self.col, v, self.n_nodes)
         # Untouched normalized weights are symmetric, so A^T is A itself.
         a_t = a if values is None else _csr(self.crow, self.col, v[self.perm], self.n_nodes)
         return GraphOperator(a, a_t)
 
-    def dropped(self, keep_rate: float) -> GraphOperator:
+    def dropped(self, keep_rate: float) -> Propagation:
         """Edge dropout as in the reference: each stored entry (both directions
         independently) survives with probability ``keep_rate``; values are not rescaled."""
         if keep_rate >= 1.0:
@@ -134,6 +151,14 @@ class Graph:
             return torch.rand(self.nnz, device=self.device)
         rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,))))
         return torch.from_numpy(rng.random(self.nnz, dtype=np.float32))
+
+
+class Propagation(Protocol):
+    """``x -> A x`` for one graph, whatever the backend."""
+
+    def __call__(self, x: Tensor) -> Tensor: ...
+
+    def power_sum(self, x: Tensor, n_layers: int) -> Tensor: ...
 
 
 @dataclass
@@ -181,3 +206,26 @@ class _PowerSum(torch.autograd.Function):
         for _ in range(ctx.n_layers):
             acc = torch.sparse.mm(ctx.a_t, acc).add_(grad)
         return acc, None, None, None
+
+
+class PygOperator:
+    """The same product through torch-sparse (``[pyg]`` extra): its ``SparseTensor``
+    matmul with its own autograd (which also differentiates the edge values)."""
+
+    def __init__(self, crow: Tensor, col: Tensor, values: Tensor, n: int) -> None:
+        from torch_sparse import SparseTensor
+
+        self.a = SparseTensor(
+            rowptr=crow.long(), col=col.long(), value=values, sparse_sizes=(n, n), is_sorted=True, trust_data=True
+        )
+
+    def __call__(self, x: Tensor) -> Tensor:
+        out: Tensor = self.a.matmul(x)
+        return out
+
+    def power_sum(self, x: Tensor, n_layers: int) -> Tensor:
+        out, layer = x, x
+        for _ in range(n_layers):
+            layer = self(layer)
+            out = out + layer
+        return out

@@ -23,9 +23,11 @@ class Recommender(nn.Module):
         self.alignment = alignment
         self.reg_weight = reg_weight
 
-    def train_losses(self, batch: Batch) -> dict[str, Tensor]:
-        """Named loss terms for one batch (one full-graph forward, as the reference)."""
+    def train_losses(self, batch: Batch, step: int = 0) -> dict[str, Tensor]:
+        """Named loss terms for one batch (one full-graph forward, as the reference);
+        ``step`` is the batch's index within its epoch."""
         ego = self.backbone.layer0()
+        extra = self.backbone.before_batch(ego, step)
         state = None
         if self.alignment is not None:
             ego, state = self.alignment.prepare(ego)
@@ -33,6 +35,7 @@ class Recommender(nn.Module):
         losses["reg"] = self.reg_weight * l2_reg(self.parameters())
         if self.alignment is not None:
             losses.update(self.alignment.loss(final, batch, state))
+        losses.update(extra)
         return losses
 
     @torch.no_grad()

@@ -12,7 +12,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rlmrec.errors import ConfigError
-from rlmrec.models.configs import DCCFConfig, GCCFConfig, LightGCNConfig, SemanticConfig, SGLConfig, SimGCLConfig
+from rlmrec.models.configs import (
+    AutoCFConfig,
+    DCCFConfig,
+    GCCFConfig,
+    LightGCNConfig,
+    SemanticConfig,
+    SGLConfig,
+    SimGCLConfig,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -81,6 +89,12 @@ MODELS: dict[str, ModelSpec] = {
         "DCCF (Ren et al., SIGIR 2023)",
         renamed_preset_keys=(("temperature", "cl_temperature"),),
     ),
+    "autocf": ModelSpec(
+        "autocf",
+        "rlmrec.models.autocf:AutoCF",
+        AutoCFConfig,
+        "AutoCF, masked graph autoencoder (Xia et al., WWW 2023)",
+    ),
     "semantic": ModelSpec(
         "semantic",
         "rlmrec.models.semantic:Semantic",
@@ -129,7 +143,7 @@ def build_model(
         user_prf = torch.from_numpy(dataset.user_emb).to(device)
         item_prf = torch.from_numpy(dataset.item_emb).to(device)
         if variant == "con":
-            alignment = ContrastiveAlignment(align_cfg, user_prf, item_prf, backbone.out_dim)
+            alignment = ContrastiveAlignment(align_cfg, user_prf, item_prf, backbone.out_dim, backbone.uses_negatives)
         else:
             alignment = GenerativeAlignment(align_cfg, user_prf, item_prf, backbone.out_dim, backbone.embedding_size)
     return Recommender(backbone, alignment, model_cfg.reg_weight).to(device)

@@ -141,11 +141,11 @@ class Trainer:
         order = torch.randperm(len(self.sampler), device=self.device)
         bs = self.cfg.train.batch_size
         totals: dict[str, torch.Tensor] = {}
-        for start in range(0, len(order), bs):
+        for step, start in enumerate(range(0, len(order), bs)):
             if self.should_stop is not None and self.should_stop():
                 raise RunStopped
             idx = order[start : start + bs]
-            losses = self.model.train_losses(Batch(self._users[idx], self._items[idx], negs[idx]))
+            losses = self.model.train_losses(Batch(self._users[idx], self._items[idx], negs[idx]), step)
             loss = torch.stack(list(losses.values())).sum()
             assert self.optimizer is not None  # fit() never trains a model without parameters
             self.optimizer.zero_grad(set_to_none=True)

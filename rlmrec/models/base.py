@@ -58,6 +58,10 @@ class Backbone(nn.Module):
         self.user_embeds = nn.Parameter(nn.init.xavier_uniform_(torch.empty(n_users, embedding_size)))
         self.item_embeds = nn.Parameter(nn.init.xavier_uniform_(torch.empty(n_items, embedding_size)))
 
+    # Whether the training loss reads the batch's negatives (the contrastive
+    # alignment's negative term follows it: AutoCF's reference has none).
+    uses_negatives = True
+
     @property
     def out_dim(self) -> int:
         """Size of a final embedding (the alignments size their MLPs from it)."""
@@ -70,6 +74,12 @@ class Backbone(nn.Module):
     def propagate(self, ego: Tensor, training: bool) -> Tensor:
         """Final embeddings ``[U + I, out_dim]`` from layer-0 embeddings ``ego``."""
         raise NotImplementedError
+
+    def before_batch(self, ego: Tensor, step: int) -> dict[str, Tensor]:
+        """Called before every training batch with the unmasked layer-0 embeddings
+        and the batch's index within its epoch; returns extra loss terms. A hook for
+        backbones with per-step state (AutoCF resamples its graphs here)."""
+        return {}
 
     def train_losses(self, ego: Tensor, batch: Batch) -> tuple[dict[str, Tensor], Tensor]:
         """The backbone's loss terms (without regularization) and the final

@@ -65,3 +65,19 @@ class DCCFConfig:
     reg_weight: float = 1e-4  # includes the two intent matrices: reg covers ALL parameters
     cl_weight: float = 1e-3
     cl_temperature: float = 0.1  # the base presets call it "temperature"
+
+
+@dataclass
+class AutoCFConfig:
+    embedding_size: int = 32
+    gcn_layer: int = 2  # encoder GCN layers (per dataset in the presets)
+    gt_layer: int = 1  # graph-transformer decoder layers
+    head_num: int = 4  # attention heads of the decoder; must divide embedding_size
+    seed_num: int = 100  # subgraph seeds drawn at each resampling
+    mask_depth: int = 2  # edges within this many hops of a seed leave the encoder graph
+    fix_steps: int = 10  # resample seeds (and both graphs) every this many batches
+    # Not an edge keep rate: the share of ALL nodes drawn at random, with
+    # replacement, as extra endpoints for the decoder's random edges.
+    keep_rate: float = 0.2
+    reg_weight: float = 1e-6
+    ssl_reg: float = 1.0  # weight of the two same-type uniformity terms

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rlmrec import sparse
 from rlmrec.graph import Graph, normalized_adjacency
 from rlmrec.losses import bpr_loss, info_nce
 from rlmrec.models.base import Backbone, Batch, pick_rows
@@ -72,14 +73,14 @@ class DCCF(Backbone):
         """``(cos(e_h, e_t) + 1) / 2`` per edge, divided by the sum over the head's edges."""
         unit = F.normalize(embeds, dim=1)
         alpha = ((unit.index_select(0, self.heads) * unit.index_select(0, self.tails)).sum(1) + 1) / 2
-        degree = torch.zeros(embeds.shape[0], dtype=alpha.dtype, device=alpha.device).index_add(0, self.heads, alpha)
+        degree = sparse.scatter_sum(alpha, self.heads, embeds.shape[0])
         inv = torch.where(degree > 0, 1.0 / degree, torch.zeros_like(degree))
         return alpha * inv.index_select(0, self.heads)
 
     def weighted_message(self, weights: Tensor, embeds: Tensor) -> Tensor:
         """``sum_t w_ht e_t`` for every head: a sparse product differentiable in the weights."""
         messages = weights.unsqueeze(1) * embeds.index_select(0, self.tails)
-        return torch.zeros_like(embeds).index_add(0, self.heads, messages)
+        return sparse.scatter_sum(messages, self.heads, embeds.shape[0])
 
     def signals(self, ego: Tensor) -> Signals:
         op = self.graph.operator()
