@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # the build for your hardware, e.g. make TORCH_SPEC='torch>=2.2' setup.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup demo test lint bench bench-store fidelity clean
+.PHONY: setup pyg demo test lint bench bench-store fidelity clean
 
 setup: $(VENV)/.installed
 
@@ -18,6 +18,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet '$(TORCH_SPEC)'
 	$(BIN)/pip install --quiet -e '.[dev,embed]' '$(TORCH_SPEC)'
 	touch $@
+
+# The optional torch-sparse/torch-scatter backend, compiled once against the installed
+# torch and cached as wheels (~/.cache/rlmrec/wheels); see scripts/install-pyg.sh.
+pyg: setup
+	scripts/install-pyg.sh $(BIN)/python
 
 demo: setup
 	$(BIN)/rlmrec run lightgcn con demo

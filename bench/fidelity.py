@@ -2,6 +2,7 @@
 
     python bench/fidelity.py                       # lightgcn:base and gccf:base
     python bench/fidelity.py --only lightgcn:base --seed 2023
+    python bench/fidelity.py --only sgl:base --merge  # add or replace one row
 
 Each run uses the published preset and protocol unchanged (early stopping on
 validation Recall@20, best state restored, one test pass).
@@ -28,6 +29,12 @@ REFERENCE_RUNS = {
     ("lightgcn", "base"): (0.1434, 0.0869, 231),
     ("lightgcn", "con"): (0.1482, 0.0910, 135),
     ("gccf", "base"): (0.1346, 0.0807, 213),
+    ("sgl", "base"): (0.1480, 0.0925, 45),
+    ("sgl", "con"): (0.1511, 0.0938, 66),
+    ("simgcl", "base"): (0.1512, 0.0915, 81),
+    ("dccf", "base"): (0.1517, 0.0945, 39),
+    ("dccf", "con"): (0.1562, 0.0959, 78),
+    ("autocf", "base"): (0.1559, 0.0998, 66),
 }
 
 
@@ -70,10 +77,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--merge", action="store_true", help="keep the other rows of the latest earlier results")
     args = parser.parse_args()
     configs = [tuple(o.split(":")) for o in args.only] if args.only else [("lightgcn", "base"), ("gccf", "base")]
     data = amazon()
-    results = []
+    results = earlier_rows() if args.merge else []
     for model, variant in configs:
         cfg = resolve_config(model, variant, "amazon", seed=args.seed, device=args.device)
         result = train(cfg, data)
@@ -88,8 +96,16 @@ def main() -> None:
             "timings": result.timings,
         }
         print(json.dumps(row), flush=True)
-        results.append(row)
-    publish("fidelity", results, table(results), write=not args.no_write)
+        results = [r for r in results if (r["model"], r["variant"]) != (model, variant)] + [row]
+        # After every run: a long series cut short keeps what it finished.
+        publish("fidelity", results, table(results), write=not args.no_write)
+
+
+def earlier_rows() -> list[dict[str, Any]]:
+    """The rows of the latest earlier fidelity results (bench/results/fidelity-*.json)."""
+    found = sorted(Path(__file__).with_name("results").glob("fidelity-*.json"))
+    rows: list[dict[str, Any]] = json.loads(found[-1].read_text()) if found else []
+    return rows
 
 
 if __name__ == "__main__":

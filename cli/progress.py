@@ -51,7 +51,8 @@ class RunProgress:
             )
             self.live.console.print(
                 f"[dim]{event.n_users:,} users, {event.n_items:,} items, {event.n_train:,} train interactions, "
-                f"{event.n_batches} batches/epoch, {event.n_params:,} parameters, device {event.device}[/dim]"
+                f"{event.n_batches} batches/epoch, {event.n_params:,} parameters, "
+                f"device {event.device}, sparse {event.sparse_backend}[/dim]"
             )
         elif isinstance(event, EpochEnded):
             self.bar.update(self.task, completed=event.epoch + 1)

@@ -33,6 +33,10 @@ class TrainConfig:
     seed: int = 2023  # the reference's seed
     topk: tuple[int, ...] = (5, 10, 20)  # the last K is the selection metric's
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    # Sparse products and scatter reductions: native torch, torch-sparse/torch-scatter
+    # (the [pyg] extra), or auto (pyg when installed and faster on this run's graph).
+    # Same numbers either way (to float rounding); only the speed differs.
+    sparse_backend: Literal["torch", "pyg", "auto"] = "torch"
     # Deviation from the reference (off = faithful): also hide validation items when
     # ranking for the test split. The reference masks training items only.
     test_mask_valid: bool = False

@@ -21,6 +21,7 @@ class RunStarted:
     n_batches: int
     n_params: int
     start_epoch: int = 0  # > 0 when resuming from a checkpoint
+    sparse_backend: str = "torch"  # the resolved backend (never "auto")
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from rlmrec import sparse
 from rlmrec.config import RunConfig
 from rlmrec.data.dataset import Dataset
 from rlmrec.device import resolve_device, seed_everything, tune_cpu_allocator
 from rlmrec.errors import ConfigError, DataError
 from rlmrec.events import EpochEnded, Evaluated, Listener, RunFinished, RunStarted, Tested
+from rlmrec.graph import propagation_probe
 from rlmrec.metrics import EvalResult, Evaluator
 from rlmrec.models import Batch
 from rlmrec.recommender import Recommender
@@ -107,6 +109,8 @@ class Trainer:
                 raise DataError(f"{dataset.name}: the {split} split is empty; the protocol needs it")
         if max(cfg.train.topk) > dataset.n_items:
             raise ConfigError(f"topk {max(cfg.train.topk)} exceeds the {dataset.n_items} items of {dataset.name}")
+        self.sparse_backend = sparse.resolve(cfg.train.sparse_backend, propagation_probe(dataset.train, self.device))
+        sparse.set_backend(self.sparse_backend)
         self.rng = seed_everything(cfg.train.seed)
         self.model: Recommender = build_model(
             cfg.model, cfg.variant, cfg.model_cfg, cfg.align_cfg, dataset, self.device
@@ -221,6 +225,7 @@ class Trainer:
                 n_batches=self.n_batches,
                 n_params=sum(p.numel() for p in self.model.parameters()),
                 start_epoch=progress.next_epoch,
+                sparse_backend=self.sparse_backend,
             )
         )
         p = progress

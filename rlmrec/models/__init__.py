@@ -8,9 +8,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rlmrec.lazy import lazy_attributes
-from rlmrec.models.configs import DCCFConfig, GCCFConfig, LightGCNConfig, SGLConfig, SimGCLConfig
+from rlmrec.models.configs import AutoCFConfig, DCCFConfig, GCCFConfig, LightGCNConfig, SGLConfig, SimGCLConfig
 
 if TYPE_CHECKING:
+    from rlmrec.models.autocf import AutoCF
     from rlmrec.models.base import Backbone, Batch
     from rlmrec.models.dccf import DCCF
     from rlmrec.models.gccf import GCCF
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from rlmrec.models.simgcl import SimGCL
 
 _LAZY = {
+    "AutoCF": "rlmrec.models.autocf",
     "Backbone": "rlmrec.models.base",
     "Batch": "rlmrec.models.base",
     "DCCF": "rlmrec.models.dccf",
@@ -36,6 +38,8 @@ __all__ = [
     "DCCF",
     "GCCF",
     "SGL",
+    "AutoCF",
+    "AutoCFConfig",
     "Backbone",
     "Batch",
     "DCCFConfig",

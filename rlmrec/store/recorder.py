@@ -48,7 +48,8 @@ class Recorder:
             where = f"resumed at epoch {event.start_epoch}" if event.start_epoch else "started"
             self.log(
                 f"{where} on {event.device}: {event.n_users} users, {event.n_items} items, "
-                f"{event.n_train} training interactions, {event.n_batches} batches/epoch, {event.n_params} parameters"
+                f"{event.n_train} training interactions, {event.n_batches} batches/epoch, {event.n_params} parameters, "
+                f"sparse backend {event.sparse_backend}"
             )
         elif isinstance(event, Tested):
             self.log(f"test (best epoch {event.best_epoch})  {_fmt(event.metrics)}")
