@@ -109,12 +109,14 @@ class Trainer:
                 raise DataError(f"{dataset.name}: the {split} split is empty; the protocol needs it")
         if max(cfg.train.topk) > dataset.n_items:
             raise ConfigError(f"topk {max(cfg.train.topk)} exceeds the {dataset.n_items} items of {dataset.name}")
+        # Resolved once; every model computation below runs under it (and the
+        # process-wide backend is restored after each, so trainers don't leak it).
         self.sparse_backend = sparse.resolve(cfg.train.sparse_backend, propagation_probe(dataset.train, self.device))
-        sparse.set_backend(self.sparse_backend)
         self.rng = seed_everything(cfg.train.seed)
-        self.model: Recommender = build_model(
-            cfg.model, cfg.variant, cfg.model_cfg, cfg.align_cfg, dataset, self.device
-        )
+        with sparse.using(self.sparse_backend):
+            self.model: Recommender = build_model(
+                cfg.model, cfg.variant, cfg.model_cfg, cfg.align_cfg, dataset, self.device
+            )
         t = cfg.train
         params = [p for p in self.model.parameters() if p.requires_grad]
         # fused: one kernel for all parameters; same update, ~20% faster epochs on CPU.
@@ -140,6 +142,10 @@ class Trainer:
 
     def train_epoch(self) -> dict[str, float]:
         """One pass over all training interactions; mean of each loss term."""
+        with sparse.using(self.sparse_backend):
+            return self._train_epoch()
+
+    def _train_epoch(self) -> dict[str, float]:
         self.model.train()
         negs = torch.from_numpy(self.sampler.sample(self.rng)).to(self.device)
         order = torch.randperm(len(self.sampler), device=self.device)
@@ -164,7 +170,8 @@ class Trainer:
 
     def evaluate(self, split: str = "valid") -> EvalResult:
         self.model.eval()
-        users, items = self.model.embeddings()
+        with sparse.using(self.sparse_backend):
+            users, items = self.model.embeddings()
         return (self.valid_eval if split == "valid" else self.test_eval)(users, items)
 
     def checkpoint(self, progress: _Progress) -> Checkpoint:
