@@ -10,11 +10,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rlmrec import sparse
 from rlmrec.graph import Graph, Propagation, normalized_adjacency
 from rlmrec.losses import summed_pool_logsumexp
 from rlmrec.models.base import Backbone, Batch
 from rlmrec.models.configs import AutoCFConfig
+from rlmrec.models.graph_attention import EdgePattern, GraphTransformerLayer
 
 
 @dataclass
@@ -23,39 +23,9 @@ class MaskedGraphs:
     re-normalized) and the decoder's edge list (sorted by row, then column)."""
 
     encoder: Propagation
-    decoder_rows: Tensor
-    decoder_cols: Tensor
+    decoder: EdgePattern
     kept_edges: Tensor  # bool per edge of the full graph: still in the encoder graph
     mask_nodes: Tensor  # seeds, their neighbourhoods and the random extra nodes
-
-
-class GraphTransformerLayer(nn.Module):
-    """Multi-head attention over a graph's edges: each row node attends to its
-    column neighbours; logits are clamped to [-10, 10] and normalized per row
-    (``exp / (sum + 1e-8)``), the values summed into the row node."""
-
-    def __init__(self, embedding_size: int, head_num: int) -> None:
-        super().__init__()
-        if embedding_size % head_num:
-            raise ValueError(f"head_num {head_num} must divide embedding_size {embedding_size}")
-        self.head_num = head_num
-        d = embedding_size
-        self.q = nn.Parameter(nn.init.xavier_uniform_(torch.empty(d, d)))
-        self.k = nn.Parameter(nn.init.xavier_uniform_(torch.empty(d, d)))
-        self.v = nn.Parameter(nn.init.xavier_uniform_(torch.empty(d, d)))
-
-    def forward(self, embeds: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
-        n, d = embeds.shape
-        h = self.head_num
-        # The reference projects the gathered end of every edge; projecting the n
-        # nodes first gives the same rows, with ~E/n times fewer multiplications.
-        q = (embeds @ self.q).index_select(0, rows).view(-1, h, d // h)
-        k = (embeds @ self.k).index_select(0, cols).view(-1, h, d // h)
-        v = (embeds @ self.v).index_select(0, cols).view(-1, h, d // h)
-        att = (q * k).sum(-1).clamp(-10.0, 10.0).exp()
-        norm = sparse.scatter_sum(att, rows, n).index_select(0, rows)
-        att = att / (norm + 1e-8)
-        return sparse.scatter_sum((att.unsqueeze(-1) * v).view(-1, d), rows, n)
 
 
 class AutoCF(Backbone):
@@ -111,6 +81,7 @@ class AutoCF(Backbone):
             GraphTransformerLayer(cfg.embedding_size, cfg.head_num) for _ in range(cfg.gt_layer)
         )
         self.masked: MaskedGraphs | None = None
+        self.full_pattern: EdgePattern | None = None  # evaluation's decoder graph, built on first use
 
     @property
     def n_nodes(self) -> int:
@@ -127,7 +98,11 @@ class AutoCF(Backbone):
         second = (ones(first) - first) - order * ego
         subgraph = F.normalize((first + second) / (order + self.second_order_count + 1e-8))
         scores = torch.sigmoid((subgraph * F.normalize(ego)).sum(-1))
-        gumbel = -torch.log(-torch.log(torch.rand(scores.shape, device=scores.device)))
+        # Deviation: uniforms are kept above 0. torch.rand returns exactly 0 about once
+        # in 2^23 draws (a few times per 100 epochs on Amazon-book); the reference's
+        # Gumbel noise is then -inf and the logged loss inf. Gradients are unaffected.
+        uniform = torch.rand(scores.shape, device=scores.device).clamp_min_(torch.finfo(scores.dtype).tiny)
+        gumbel = -torch.log(-torch.log(uniform))
         noisy = torch.log(scores) + gumbel
         seeds = torch.topk(noisy.detach(), min(self.cfg.seed_num, noisy.numel())).indices
         return noisy, seeds
@@ -163,7 +138,8 @@ class AutoCF(Backbone):
             torch.cat([pair_rows, pair_cols, everyone, enc_rows]) * n
             + torch.cat([pair_cols, pair_rows, everyone, enc_cols])
         )
-        return MaskedGraphs(encoder, keys // n, keys % n, kept, nodes)
+        decoder = EdgePattern.from_sorted(keys // n, keys % n, n)
+        return MaskedGraphs(encoder, decoder, kept, nodes)
 
     def before_batch(self, ego: Tensor, step: int) -> dict[str, Tensor]:
         if step % self.cfg.fix_steps and self.masked is not None:
@@ -172,23 +148,24 @@ class AutoCF(Backbone):
         self.masked = self.mask(seeds)
         return {"infomax": -scores.mean()}
 
-    def forward_graphs(self, ego: Tensor, encoder: Propagation, dec_rows: Tensor, dec_cols: Tensor) -> Tensor:
+    def forward_graphs(self, ego: Tensor, encoder: Propagation, decoder: EdgePattern) -> Tensor:
         out = layer = ego
         for _ in range(self.cfg.gcn_layer):
             layer = encoder(layer)
             out = out + layer
         for gt in self.gt_layers:
-            layer = gt(layer, dec_rows, dec_cols)
+            layer = gt(layer, decoder)
             out = out + layer
         return out
 
     def propagate(self, ego: Tensor, training: bool) -> Tensor:
         if not training:
-            return self.forward_graphs(ego, self.graph.operator(), self.rows, self.cols)
+            if self.full_pattern is None:
+                self.full_pattern = EdgePattern.from_sorted(self.rows, self.cols, self.n_nodes)
+            return self.forward_graphs(ego, self.graph.operator(), self.full_pattern)
         if self.masked is None:
             raise RuntimeError("AutoCF trains on sampled graphs: call before_batch() first")
-        m = self.masked
-        return self.forward_graphs(ego, m.encoder, m.decoder_rows, m.decoder_cols)
+        return self.forward_graphs(ego, self.masked.encoder, self.masked.decoder)
 
     def uniformity(self, final: Tensor, batch: Batch) -> Tensor:
         users_all, items_all = final[: self.n_users], final[self.n_users :]

@@ -15,8 +15,9 @@ from helpers import dense_normalized, random_batch, random_interactions, tiny_da
 from rlmrec.align import ConConfig, ContrastiveAlignment, GenConfig
 from rlmrec.config import resolve_config
 from rlmrec.data import Dataset, load_dataset
-from rlmrec.models.autocf import AutoCF, GraphTransformerLayer
+from rlmrec.models.autocf import AutoCF
 from rlmrec.models.configs import AutoCFConfig
+from rlmrec.models.graph_attention import EdgePattern, GraphTransformerLayer, _gather_attention
 from rlmrec.registry import build_model
 from rlmrec.trainer import Trainer
 
@@ -82,9 +83,10 @@ def test_decoder_graph_holds_self_loops_kept_edges_and_pairs_of_masked_nodes() -
     model = _model(train, mask_depth=2, keep_rate=0.1)
     masked = model.mask(torch.tensor([1, 30]))
     n = model.n_nodes
-    pairs = set(zip(masked.decoder_rows.tolist(), masked.decoder_cols.tolist(), strict=True))
-    assert len(pairs) == masked.decoder_rows.numel()  # no duplicates
-    keys = masked.decoder_rows * n + masked.decoder_cols
+    dec = masked.decoder
+    pairs = set(zip(dec.rows.tolist(), dec.cols.tolist(), strict=True))
+    assert len(pairs) == dec.rows.numel()  # no duplicates
+    keys = dec.rows * n + dec.cols
     assert bool((keys[1:] > keys[:-1]).all())  # sorted by row, then column
     assert {(v, v) for v in range(n)} <= pairs
     kept = set(zip(model.rows[masked.kept_edges].tolist(), model.cols[masked.kept_edges].tolist(), strict=True))
@@ -110,19 +112,28 @@ def _naive_gt(layer: GraphTransformerLayer, x: torch.Tensor, rows: torch.Tensor,
     return torch.zeros(n, d, dtype=x.dtype).index_add_(0, rows, res)
 
 
-def test_graph_transformer_matches_the_per_edge_formula_with_gradients() -> None:
+@pytest.mark.parametrize("kernel", ["pattern", "gather"])
+def test_graph_transformer_matches_the_per_edge_formula_with_gradients(kernel: str) -> None:
     torch.manual_seed(1)
     layer = GraphTransformerLayer(8, 4).double()
     with torch.no_grad():
         layer.q.mul_(6.0)  # large logits: the clamp at +-10 is exercised
     x = torch.randn(12, 8, dtype=torch.float64, requires_grad=True)
-    rows = torch.tensor([0, 0, 0, 1, 3, 3, 5, 7, 7, 7, 11])
-    cols = torch.tensor([1, 4, 9, 0, 3, 8, 2, 6, 7, 10, 11])
-    got, want = layer(x, rows, cols), _naive_gt(layer, x, rows, cols)
+    edges = {(0, 1), (0, 4), (0, 9), (3, 3), (3, 8), (5, 2), (7, 6), (7, 7), (7, 10), (11, 11)}
+    edges |= {(c, r) for r, c in edges}  # the decoder's pattern is symmetric
+    rows, cols = (torch.tensor(v) for v in zip(*sorted(edges), strict=True))
+    pattern = EdgePattern.from_sorted(rows, cols, 12)
+    if kernel == "pattern":
+        got = layer(x, pattern)
+    else:
+        got = _gather_attention(x @ layer.q, x @ layer.k, x @ layer.v, pattern, 4)
+    want = _naive_gt(layer, x, rows, cols)
     torch.testing.assert_close(got, want)
-    assert bool((got[[2, 4, 6, 8, 9, 10]] == 0).all())  # rows without edges receive nothing
+    assert bool((got[[6, 8]] != 0).all()) and bool((got[9] != 0).all())
     params = (x, layer.q, layer.k, layer.v)
-    for a, b in zip(torch.autograd.grad(got.sum(), params), torch.autograd.grad(want.sum(), params), strict=True):
+    g = torch.randn_like(want)  # a non-uniform upstream gradient
+    got_grads = torch.autograd.grad((got * g).sum(), params)
+    for a, b in zip(got_grads, torch.autograd.grad((want * g).sum(), params), strict=True):
         torch.testing.assert_close(a, b)
 
 
@@ -157,7 +168,7 @@ def test_loss_terms_match_their_formulas() -> None:
     losses, final = model.train_losses(model.layer0(), batch)
     m = model.masked
     assert m is not None
-    torch.testing.assert_close(final, model.forward_graphs(model.layer0(), m.encoder, m.decoder_rows, m.decoder_cols))
+    torch.testing.assert_close(final, model.forward_graphs(model.layer0(), m.encoder, m.decoder))
     users, items = final[:16].double(), final[16:].double()
     anc, pos = users[batch.users], items[batch.pos]
     torch.testing.assert_close(losses["rec"].double(), -(anc * pos).sum(1).mean(), rtol=1e-5, atol=1e-6)
