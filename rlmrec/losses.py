@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import torch
@@ -47,7 +48,7 @@ def info_nce(
     positive = (rows if counts is None else rows * counts).sum() / temperature
     row_w = None if counts is None else counts.to(a.dtype)
     pool_logw = None if pool_counts is None else pool_counts.to(a.dtype).log()
-    return summed_pool_logsumexp(a, pool, temperature, row_w, pool_logw) - positive
+    return summed_pool_logsumexp(a, pool, temperature, row_w, pool_logw, unit_rows=True) - positive
 
 
 # Logits are made in blocks of about this many elements. On CPU, 4 MB of float32:
@@ -60,7 +61,12 @@ _BLOCK_ELEMENTS_GPU = 1 << 26
 
 
 def summed_pool_logsumexp(
-    a: Tensor, pool: Tensor, temperature: float, row_w: Tensor | None = None, pool_logw: Tensor | None = None
+    a: Tensor,
+    pool: Tensor,
+    temperature: float,
+    row_w: Tensor | None = None,
+    pool_logw: Tensor | None = None,
+    unit_rows: bool = False,
 ) -> Tensor:
     """``sum_i w_i logsumexp_k(a_i.p_k / t + log c_k)``, block by block (weights default 1).
 
@@ -68,17 +74,31 @@ def summed_pool_logsumexp(
     logits are still in cache: the forward pass computes the softmax-weighted
     gradients at once, and the backward pass only scales them. One exp per logit,
     and no ``rows x pool`` matrix (180 MB for Amazon's user term) ever exists.
+
+    ``unit_rows`` says ``a`` and ``pool`` have rows of norm at most 1, so every logit
+    lies in ``[-1/t, 1/t]``: when ``exp`` of that range summed over the pool cannot
+    overflow or vanish in float32, the max-shift (two passes over every block of
+    logits) is skipped. Same value to rounding.
     """
     if not (torch.is_grad_enabled() and (a.requires_grad or pool.requires_grad)):
-        return _blocked_lse_sum(a, pool, temperature, row_w, pool_logw, with_grad=False)[0]
-    out: Tensor = _SummedPoolLogSumExp.apply(a, pool, temperature, row_w, pool_logw)
+        return _blocked_lse_sum(a, pool, temperature, row_w, pool_logw, unit_rows, with_grad=False)[0]
+    out: Tensor = _SummedPoolLogSumExp.apply(a, pool, temperature, row_w, pool_logw, unit_rows)
     return out
 
 
 def _blocked_lse_sum(
-    a: Tensor, pool: Tensor, t: float, row_w: Tensor | None, pool_logw: Tensor | None, with_grad: bool
+    a: Tensor,
+    pool: Tensor,
+    t: float,
+    row_w: Tensor | None,
+    pool_logw: Tensor | None,
+    unit_rows: bool,
+    with_grad: bool,
 ) -> tuple[Tensor, Tensor, Tensor]:
     a, pool = a.detach(), pool.detach()
+    # Unshifted exp is safe when the largest possible sum stays far below float32's
+    # max (e^88) and the smallest term far above its min (e^-87).
+    unshifted = unit_rows and pool_logw is None and 1.0 / t + math.log(max(pool.shape[0], 1)) < 80.0
     scaled = a / t
     pool_t = pool.T.contiguous()
     total = a.new_zeros(())
@@ -91,10 +111,15 @@ def _blocked_lse_sum(
         logits = scaled[e] @ pool_t
         if pool_logw is not None:
             logits.add_(pool_logw)
-        shift = logits.amax(dim=1, keepdim=True)
-        weights = logits.sub_(shift).exp_()  # in place: the block is reused as exp
-        norm = weights.sum(dim=1, keepdim=True)
-        lse = (norm.log() + shift).squeeze(1)
+        if unshifted:
+            weights = logits.exp_()  # in place: the block is reused as exp
+            norm = weights.sum(dim=1, keepdim=True)
+            lse = norm.log().squeeze(1)
+        else:
+            shift = logits.amax(dim=1, keepdim=True)
+            weights = logits.sub_(shift).exp_()
+            norm = weights.sum(dim=1, keepdim=True)
+            lse = (norm.log() + shift).squeeze(1)
         total = total + (lse if row_w is None else lse * row_w[e]).sum()
         if with_grad:
             # softmax = weights / norm; d lse_i / d a_i = softmax_i @ pool / t and
@@ -110,16 +135,22 @@ def _blocked_lse_sum(
 class _SummedPoolLogSumExp(torch.autograd.Function):
     @staticmethod
     def forward(
-        ctx, a: Tensor, pool: Tensor, temperature: float, row_w: Tensor | None, pool_logw: Tensor | None
+        ctx,
+        a: Tensor,
+        pool: Tensor,
+        temperature: float,
+        row_w: Tensor | None,
+        pool_logw: Tensor | None,
+        unit_rows: bool,
     ) -> Tensor:
-        total, grad_a, grad_pool = _blocked_lse_sum(a, pool, temperature, row_w, pool_logw, with_grad=True)
+        total, grad_a, grad_pool = _blocked_lse_sum(a, pool, temperature, row_w, pool_logw, unit_rows, with_grad=True)
         ctx.save_for_backward(grad_a, grad_pool)
         return total
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor, None, None, None]:
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor, None, None, None, None]:
         grad_a, grad_pool = ctx.saved_tensors
-        return grad_a * grad, grad_pool * grad, None, None, None
+        return grad_a * grad, grad_pool * grad, None, None, None, None
 
 
 def reconstruction_contrast(x: Tensor, y: Tensor, temperature: float, y_normalized: bool = False) -> Tensor:

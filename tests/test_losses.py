@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 import rlmrec.losses as losses
-from rlmrec.losses import bpr_loss, info_nce, l2_reg, reconstruction_contrast
+from rlmrec.losses import bpr_loss, info_nce, l2_reg, reconstruction_contrast, summed_pool_logsumexp
 
 F64 = torch.float64
 
@@ -153,6 +153,26 @@ def test_info_nce_float32_small_temperature_is_finite() -> None:
     assert torch.isfinite(out)
     (g,) = torch.autograd.grad(out, [a])
     assert torch.isfinite(g).all()
+
+
+@pytest.mark.parametrize("t", [0.05, 0.2, 1.0])
+def test_unit_row_logsumexp_without_shift_equals_the_shifted_one(t: float) -> None:
+    # Unit rows bound the logits by 1/t, so the unshifted exp is exact to rounding
+    # (float32, a pool of 3,000 rows as in Amazon-sized batches).
+    gen = torch.Generator().manual_seed(5)
+    a = F.normalize(torch.randn(300, 32, generator=gen)).requires_grad_()
+    pool = F.normalize(torch.randn(3000, 32, generator=gen)).requires_grad_()
+    w = torch.rand(300, generator=gen)
+    fast = summed_pool_logsumexp(a, pool, t, w, unit_rows=True)
+    safe = summed_pool_logsumexp(a, pool, t, w, unit_rows=False)
+    exact = summed_pool_logsumexp(a.double(), pool.double(), t, w.double(), unit_rows=False)
+    torch.testing.assert_close(fast.double(), exact, rtol=1e-6, atol=0.0)
+    torch.testing.assert_close(fast, safe, rtol=1e-6, atol=0.0)
+    grads = [torch.autograd.grad(x, (a, pool)) for x in (fast, safe, exact)]
+    for g_fast, g_safe, g_exact in zip(*grads, strict=True):
+        # Both float32 paths are as close to float64 as each other.
+        err_fast, err_safe = (g_fast.double() - g_exact).abs().max(), (g_safe.double() - g_exact).abs().max()
+        assert err_fast <= 2 * err_safe + 1e-9 and err_fast < 1e-6 * g_exact.abs().max() * 10
 
 
 # ---------------------------------------------------------------------------
