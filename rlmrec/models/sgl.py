@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from rlmrec.losses import bpr_loss
@@ -29,9 +30,9 @@ class SGL(LayerSumBackbone):
         final = self.propagate(ego, training=True)
         anc, pos, neg = pick_rows(final, batch, u)
         t = cfg.cl_temperature
-        cl = (
-            cross_view_nce(view1[:u], view2[:u], batch.users, t)
-            + cross_view_nce(view1[u:], view2[u:], batch.pos, t)
-            + cross_view_nce(view1[u:], view2[u:], batch.neg, t)
-        )
+        # The positive and negative terms share one pool (all items of view 2), and
+        # an item's term does not depend on its role: one pass over the distinct
+        # items of both, weighted by their counts, gives the sum of the two.
+        items = torch.cat([batch.pos, batch.neg])
+        cl = cross_view_nce(view1[:u], view2[:u], batch.users, t) + cross_view_nce(view1[u:], view2[u:], items, t)
         return {"bpr": bpr_loss(anc, pos, neg), "cl": cfg.cl_weight * cl / len(batch)}, final
