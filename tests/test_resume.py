@@ -21,9 +21,9 @@ def demo() -> Dataset:
     return load_dataset("demo")
 
 
-def _trainer(demo: Dataset, variant: str, **overrides: Any) -> Trainer:
+def _trainer(demo: Dataset, variant: str, model: str = "lightgcn", **overrides: Any) -> Trainer:
     settings = {"epochs": 7, "test_step": 2, "patience": 10, **overrides}
-    return Trainer(resolve_config("lightgcn", variant, "demo", settings, device="cpu"), demo)
+    return Trainer(resolve_config(model, variant, "demo", settings, device="cpu"), demo)
 
 
 def _roundtrip(state: dict[str, Any]) -> dict[str, Any]:
@@ -35,12 +35,16 @@ def _roundtrip(state: dict[str, Any]) -> dict[str, Any]:
     return loaded
 
 
-@pytest.mark.parametrize("variant", ["base", "con", "gen"])
-def test_resumed_run_matches_uninterrupted_run(demo: Dataset, variant: str) -> None:
+@pytest.mark.parametrize(
+    ("model", "variant"),
+    # AutoCF: its sampled graphs live between batches, never across a checkpoint.
+    [("lightgcn", "base"), ("lightgcn", "con"), ("lightgcn", "gen"), ("autocf", "base")],
+)
+def test_resumed_run_matches_uninterrupted_run(demo: Dataset, model: str, variant: str) -> None:
     states: list[dict[str, Any]] = []
-    full = _trainer(demo, variant).fit(on_checkpoint=lambda s: states.append(_roundtrip(s)))
+    full = _trainer(demo, variant, model).fit(on_checkpoint=lambda s: states.append(_roundtrip(s)))
     assert [s["progress"]["next_epoch"] for s in states] == [1, 3, 5]  # after evaluations at 0, 2, 4
-    resumed = _trainer(demo, variant).fit(resume=states[1])  # as if killed during epoch 3 or 4
+    resumed = _trainer(demo, variant, model).fit(resume=states[1])  # as if killed during epoch 3 or 4
     assert resumed.test_metrics == full.test_metrics
     assert resumed.best_epoch == full.best_epoch and resumed.epochs_run == full.epochs_run
     full_losses = [h["losses"] for h in full.history]
