@@ -17,6 +17,7 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from rlmrec.align import ConConfig, GenConfig
 from rlmrec.errors import ConfigError
+from rlmrec.models.configs import AutoCFConfig
 from rlmrec.registry import MODELS, VARIANT_ALIASES, VARIANTS
 
 PAPER_DATASETS = ("amazon", "yelp", "steam")
@@ -232,6 +233,11 @@ def validate(cfg: RunConfig) -> None:
         (getattr(cfg.model_cfg, "cl_temperature", 1.0) > 0, "cl_temperature must be > 0"),
         (getattr(cfg.model_cfg, "eps", 0.0) >= 0, "eps must be >= 0"),
     ]
+    if isinstance(cfg.model_cfg, AutoCFConfig):
+        m = cfg.model_cfg
+        checks.append((m.head_num > 0 and m.embedding_size % m.head_num == 0, "head_num must divide embedding_size"))
+        checks.append((m.seed_num > 0 and m.fix_steps > 0, "seed_num and fix_steps must be > 0"))
+        checks.append((m.mask_depth >= 1 and m.gcn_layer >= 0 and m.gt_layer >= 0, "mask_depth must be >= 1"))
     if isinstance(cfg.align_cfg, GenConfig):
         checks.append((0 < cfg.align_cfg.mask_ratio < 1, "mask_ratio must be in (0, 1)"))
         checks.append((cfg.align_cfg.re_temperature > 0, "re_temperature must be > 0"))

@@ -15,6 +15,7 @@ from helpers import dense_normalized, random_batch, random_interactions, tiny_da
 from rlmrec.align import ConConfig, ContrastiveAlignment, GenConfig
 from rlmrec.config import resolve_config
 from rlmrec.data import Dataset, load_dataset
+from rlmrec.errors import ConfigError
 from rlmrec.models.autocf import AutoCF
 from rlmrec.models.configs import AutoCFConfig
 from rlmrec.models.graph_attention import EdgePattern, GraphTransformerLayer, _gather_attention
@@ -268,6 +269,15 @@ def test_presets_resolve_per_dataset() -> None:
     assert (cfg.gcn_layer, cfg.reg_weight, cfg.ssl_reg, cfg.fix_steps, cfg.seed_num) == (3, 1e-7, 2.0, 10, 100)
     gen = resolve_config("autocf", "gen", "amazon")
     assert gen.align_cfg is not None and gen.align_cfg.mask_ratio == 0.2
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [("head_num", 3, "head_num must divide embedding_size"), ("fix_steps", 0, "fix_steps must be > 0")],
+)
+def test_inconsistent_settings_are_refused_before_training(key: str, value: int, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        resolve_config("autocf", "base", "demo", {key: value})
 
 
 @pytest.fixture(scope="module")
