@@ -46,8 +46,10 @@ def table(results: list[dict[str, Any]], epochs: int) -> str:
         t, p = statistics.median(native["epoch_s"]), statistics.median(pyg["epoch_s"])
         lines.append(f"| {model} | {t:.2f} | {p:.2f} | {p / t:.2f} | {auto['backend'] if auto else ''} |")
     note = (
-        f"\nMachine: {machine()}. Base variants, median of {epochs} timed epochs after a warm-up epoch;"
+        f"\n\nMachine: {machine()}. Base variants, median of {epochs} timed epochs after a warm-up epoch;"
         " torch-scatter 2.1.2 and torch-sparse 0.6.18 built from source against the same torch."
+        " Each cell is its own process; on this VM the same configuration varies by up to ~50%"
+        " between processes, so read the ratios, not the absolute seconds."
     )
     return "\n".join(lines) + note
 
