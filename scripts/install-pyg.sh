@@ -17,8 +17,8 @@ for spec in "$SCATTER" "$SPARSE"; do
     name="${spec%%==*}"; version="${spec##*==}"
     if ! ls "$WHEELHOUSE"/"${name//-/_}"-"$version"-*.whl >/dev/null 2>&1; then
         echo "building $spec against $key (several minutes; cached in $WHEELHOUSE)" >&2
-        # Build tools in the target environment: ninja lets torch's extension build
-        # compile MAX_JOBS files at once (without it, one at a time).
+        # Build tools in the target environment (a fresh venv lacks wheel; torch's
+        # extension builder prefers ninja and honours MAX_JOBS with it).
         "$PYTHON" -m pip install --quiet "setuptools>=69" wheel ninja
         MAX_JOBS="${MAX_JOBS:-$(nproc)}" "$PYTHON" -m pip wheel --quiet --no-build-isolation --no-deps \
             -w "$WHEELHOUSE" "$spec"
