@@ -5,7 +5,7 @@
 # would fetch a second, unpinned torch. So they are built once against the torch
 # already installed (--no-build-isolation) and kept in a wheel cache keyed by the
 # torch version and Python ABI; later runs, CI runs included, install from the cache
-# in seconds instead of compiling for about 13 minutes on two cores.
+# in seconds instead of compiling for about 18 minutes on two cores (7 + 11, measured).
 set -euo pipefail
 PYTHON="${1:-python3}"
 SCATTER="torch-scatter==2.1.2"
