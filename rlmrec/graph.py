@@ -116,6 +116,11 @@ class Graph:
         perm = torch.argsort(cols * n + rows)
         return cls(crow.to(idx_dtype), cols.to(idx_dtype), values, perm, n)
 
+    def edges(self) -> tuple[Tensor, Tensor]:
+        """Row and column of every stored entry, in CSR order (int64, on the device)."""
+        rows = torch.repeat_interleave(torch.arange(self.n_nodes, device=self.device), self.crow.long().diff())
+        return rows, self.col.long()
+
     @property
     def nnz(self) -> int:
         return int(self.values.numel())
@@ -240,13 +245,12 @@ def propagation_probe(train: sp.csr_matrix, device: torch.device) -> Callable[[]
 
     def probe() -> None:
         if not state:
-            adj = normalized_adjacency(train)
-            state["graph"] = Graph.from_scipy(adj, device)
-            state["rows"] = torch.from_numpy(np.repeat(np.arange(adj.shape[0]), np.diff(adj.indptr))).to(device)
-            state["x"] = torch.randn(adj.shape[0], 32, device=device, requires_grad=True)
-        graph, rows, x = state["graph"], state["rows"], state["x"]
+            graph = Graph.from_scipy(normalized_adjacency(train), device)
+            state["graph"], state["edges"] = graph, graph.edges()
+            state["x"] = torch.randn(graph.n_nodes, 32, device=device, requires_grad=True)
+        graph, (rows, cols), x = state["graph"], state["edges"], state["x"]
         out = graph.operator().power_sum(x, 3)
-        out = out + sparse.scatter_sum(x.index_select(0, graph.col.long()), rows, graph.n_nodes)
+        out = out + sparse.scatter_sum(x.index_select(0, cols), rows, graph.n_nodes)
         out.sum().backward()
 
     return probe

@@ -69,9 +69,9 @@ class AutoCF(Backbone):
         self.ones = Graph(
             self.graph.crow, self.graph.col, torch.ones_like(self.graph.values), self.graph.perm, adj.shape[0]
         )
-        rows = np.repeat(np.arange(adj.shape[0]), np.diff(adj.indptr))
-        self.register_buffer("rows", torch.from_numpy(rows).to(device), persistent=False)
-        self.register_buffer("cols", torch.from_numpy(adj.indices.astype(np.int64)).to(device), persistent=False)
+        rows, cols = self.graph.edges()
+        self.register_buffer("rows", rows, persistent=False)
+        self.register_buffer("cols", cols, persistent=False)
         degree = torch.from_numpy(np.diff(adj.indptr).astype(np.float32)).to(device).unsqueeze(1)
         self.register_buffer("degree", degree, persistent=False)
         # Counts of the seed score's second-order neighbourhood: constant, so once here.

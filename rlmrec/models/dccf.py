@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
@@ -54,14 +53,11 @@ class DCCF(Backbone):
     ) -> None:
         super().__init__(n_users, n_items, cfg.embedding_size)
         self.cfg = cfg
-        adj = normalized_adjacency(train)
-        self.graph = Graph.from_scipy(adj, device)
-        adj = adj.tocsr()
-        adj.sort_indices()
+        self.graph = Graph.from_scipy(normalized_adjacency(train), device)
         # Edge list in CSR order (both directions, as the reference's plain adjacency).
-        heads = np.repeat(np.arange(adj.shape[0]), np.diff(adj.indptr))
-        self.register_buffer("heads", torch.from_numpy(heads).to(device), persistent=False)
-        self.register_buffer("tails", torch.from_numpy(adj.indices.astype(np.int64)).to(device), persistent=False)
+        heads, tails = self.graph.edges()
+        self.register_buffer("heads", heads, persistent=False)
+        self.register_buffer("tails", tails, persistent=False)
         d, k = cfg.embedding_size, cfg.intent_num
         self.user_intent = nn.Parameter(nn.init.xavier_uniform_(torch.empty(d, k)))
         self.item_intent = nn.Parameter(nn.init.xavier_uniform_(torch.empty(d, k)))
