@@ -20,6 +20,7 @@ from rlmrec.config import preset
 from rlmrec.errors import RLMRecError
 from rlmrec.registry import MODELS, VARIANTS
 
+from . import build as build_cmd
 from . import data as data_cmd
 from . import queue as queue_cmd
 from . import report as report_cmd
@@ -53,6 +54,7 @@ for command in (
     data_cmd.embed,
 ):
     app.command()(command)
+data_cmd.data_app.command("build")(build_cmd.build)
 app.add_typer(data_cmd.data_app)
 
 
