@@ -11,7 +11,15 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 
 from rlmrec.data.layout import resolve_data_root
@@ -36,7 +44,7 @@ def _progress() -> Iterator[Callable[[str, int, int], None]]:
         disable=not console.is_terminal,
         transient=True,
     )
-    tasks: dict[str, int] = {}
+    tasks: dict[str, TaskID] = {}
 
     def update(phase: str, done: int, total: int) -> None:
         if phase not in tasks:
@@ -54,7 +62,7 @@ def _split_ratio(text: str) -> tuple[float, float, float]:
         parts = ()
     if len(parts) != 3:
         raise DataError(f"--split {text!r}: give three shares as train:valid:test, e.g. 3:1:1")
-    return parts  # type: ignore[return-value]
+    return parts
 
 
 def _min_rating(text: str) -> float | None:

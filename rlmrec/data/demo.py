@@ -197,6 +197,9 @@ class Demo:
     dataset: Dataset
     user_profiles: dict[int, dict[str, str]]
     item_profiles: dict[int, dict[str, str]]
+    # Raw catalogue facts for ``demo_raw`` (titles; topic names per item, main first).
+    item_titles: tuple[str, ...] = ()
+    item_topics: tuple[tuple[str, ...], ...] = ()
 
 
 def _join(names: Sequence[str]) -> str:
@@ -502,9 +505,11 @@ def make_demo(
     # Profiles, written from the latent interests with templates and mistakes.
     pop_cut = np.quantile(log_pop, 0.95)
     item_profiles: dict[int, dict[str, str]] = {}
+    titles: list[str] = []
     for i in range(n_items):
         k = item_topics[i][0]
         title = f"The {_pick(rng, _ADJECTIVES)} {_pick(rng, topics[k].title_nouns)}"
+        titles.append(title)
         popular = bool(log_pop[i] >= pop_cut)
         item_profiles[i] = _item_profile(
             rng,
@@ -532,7 +537,13 @@ def make_demo(
         item_emb=item_emb,
         path=None,
     )
-    return Demo(dataset=dataset, user_profiles=user_profiles, item_profiles=item_profiles)
+    return Demo(
+        dataset=dataset,
+        user_profiles=user_profiles,
+        item_profiles=item_profiles,
+        item_titles=tuple(titles),
+        item_topics=tuple(tuple(topics[k].name for k in ks) for ks in item_topics),
+    )
 
 
 _FILES = {

@@ -106,18 +106,22 @@ def build_dataset(
     source = open_source(source_path)
     present = column_names(source)
     file = str(source.path)
-    user_col = pick(present, "user", options.user_col, preset and preset.user, file=file)
-    item_col = pick(present, "item", options.item_col, preset and preset.item, file=file)
+    user_col = pick(present, "user", options.user_col, preset.user if preset else None, file=file)
+    item_col = pick(present, "item", options.item_col, preset.item if preset else None, file=file)
     for role, col in (("user", user_col), ("item", item_col)):
         if col is None:
-            raise DataError(f"{file}: no {role} column found; name it with --{role}-col (columns: {', '.join(present)})")
+            raise DataError(
+                f"{file}: no {role} column found; name it with --{role}-col (columns: {', '.join(present)})"
+            )
     assert user_col is not None and item_col is not None
     rating_col = pick(present, "rating", options.rating_col, preset.rating if preset else None, file=file)
     if preset is not None and preset.rating is None and options.rating_col is None:
         rating_col = None
-    time_col = pick(present, "time", options.time_col, preset and preset.time, file=file)
+    time_col = pick(present, "time", options.time_col, preset.time if preset else None, file=file)
     if options.split_by == "time" and time_col is None:
-        raise DataError(f"{file}: --split-by time needs a time column; name it with --time-col (columns: {', '.join(present)})")
+        raise DataError(
+            f"{file}: --split-by time needs a time column; name it with --time-col (columns: {', '.join(present)})"
+        )
 
     report_read = _phase(progress, "reading interactions")
     types: dict[str, pa.DataType] = {user_col: pa.string(), item_col: pa.string()}
@@ -185,8 +189,9 @@ def build_dataset(
             side.append("items_meta.jsonl")
         review_source = open_source(options.reviews) if options.reviews is not None else None
         text_col = options.text_col if review_source is not None else None
-        if review_source is None and (options.text_col or (preset and preset.text in present)):
-            review_source, text_col = source, pick(present, "text", options.text_col, preset and preset.text, file=file)
+        preset_text = preset.text if preset else None
+        if review_source is None and (options.text_col or preset_text in present):
+            review_source, text_col = source, pick(present, "text", options.text_col, preset_text, file=file)
         if review_source is not None:
             if review_source is not source:
                 sources.append(("reviews", review_source))
@@ -204,9 +209,7 @@ def build_dataset(
         if created_root and not any(root.iterdir()):
             root.rmdir()  # a failed first build leaves no empty data root behind
     report.path = target
-    return Built(
-        name, target, steps, counts, moved, shape[0], shape[1], time.perf_counter() - started, side, report
-    )
+    return Built(name, target, steps, counts, moved, shape[0], shape[1], time.perf_counter() - started, side, report)
 
 
 def _check_options(options: BuildOptions) -> None:
@@ -275,6 +278,8 @@ def _seconds(table: pa.Table, column: str, source: Source) -> np.ndarray:
                 f"{source.path}: column {column!r} is not a time (e.g. {str(sample)[:40]!r}); give unix seconds "
                 "or dates like 2017-12-17 / 2018-07-07 22:09:11, or another --time-col"
             )
+    if pa.types.is_date(values.type):
+        values = values.cast(pa.timestamp("s"))
     if pa.types.is_timestamp(values.type):
         values = values.cast(pa.int64())
     try:

@@ -72,7 +72,7 @@ def write_items_meta(context: Context, source: Source, item_col: str, preset: Pr
     index = {raw: i for i, raw in enumerate(context.raw_items.to_pylist())}
     wanted = preset.meta if preset else None
     found: dict[int, dict[str, Any]] = {}
-    report = (lambda done, total: context.progress("reading item metadata", done, total)) if context.progress else None
+    report = _phase(context, "reading item metadata")
     for _, record in iter_records(source, report, keep=_mentions(id_col, index)):
         raw = record.get(id_col)
         iid = index.get(raw if isinstance(raw, str) else _as_text(raw))
@@ -84,6 +84,13 @@ def write_items_meta(context: Context, source: Source, item_col: str, preset: Pr
         for iid in sorted(found):
             out.write(json.dumps({"iid": iid, **found[iid]}, ensure_ascii=False) + "\n")
     return len(found)
+
+
+def _phase(context: Context, phase: str) -> Callable[[int, int], None] | None:
+    progress = context.progress
+    if progress is None:
+        return None
+    return lambda done, total: progress(phase, done, total)
 
 
 def _as_text(value: Any) -> str | None:
@@ -115,12 +122,14 @@ def write_reviews(
     t_col = pick(present, "text", text_col, None, file=file)
     for role, col in (("user", u_col), ("item", i_col), ("text", t_col)):
         if col is None:
-            raise DataError(f"{file}: no review {role} column; name it with --{role}-col (columns: {', '.join(present)})")
+            raise DataError(
+                f"{file}: no review {role} column; name it with --{role}-col (columns: {', '.join(present)})"
+            )
     assert u_col is not None and i_col is not None and t_col is not None
     types: dict[str, pa.DataType] = {u_col: pa.string(), i_col: pa.string(), t_col: pa.string()}
     if rating_col and rating_col in present and rating_col not in types:
         types[rating_col] = pa.float64()
-    report = (lambda done, total: context.progress("reading reviews", done, total)) if context.progress else None
+    report = _phase(context, "reading reviews")
     table = read_columns(source, types, report)
     uid = pc.index_in(table.column(u_col), value_set=context.raw_users)
     iid = pc.index_in(table.column(i_col), value_set=context.raw_items)

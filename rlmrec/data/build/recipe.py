@@ -52,9 +52,8 @@ def filter_rating(data: Interactions, min_rating: float) -> Interactions:
 def deduplicate(data: Interactions) -> Interactions:
     """One row per (user, item) pair: the earliest one when there are times, else the
     first in file order. Repeated purchases are one interaction, as in the published data."""
-    order = np.lexsort((data.times,) + (data.items, data.users)) if data.times is not None else None
-    if order is None:
-        order = np.lexsort((np.arange(len(data)), data.items, data.users))
+    first_key = data.times if data.times is not None else np.arange(len(data))
+    order = np.lexsort((first_key, data.items, data.users))
     users, items = data.users[order], data.items[order]
     first = np.ones(len(order), dtype=bool)
     first[1:] = (users[1:] != users[:-1]) | (items[1:] != items[:-1])

@@ -159,9 +159,7 @@ def _csv_parse(source: Source) -> pcsv.ParseOptions:
     return pcsv.ParseOptions(delimiter="\t" if source.format == "tsv" else ",", newlines_in_values=True)
 
 
-def read_columns(
-    source: Source, types: dict[str, pa.DataType], progress: Progress | None = None
-) -> pa.Table:
+def read_columns(source: Source, types: dict[str, pa.DataType], progress: Progress | None = None) -> pa.Table:
     """The named columns of ``source``, converted to ``types`` (ids to strings,
     ratings to float64; ``pa.null()`` leaves a column's type to the file). A value that
     does not convert is one error naming the file and the column."""
@@ -172,7 +170,8 @@ def read_columns(
         elif source.format == "jsonl":
             table = _read_jsonl(source, names, progress)
         else:
-            fixed = {k: v for k, v in types.items() if v != pa.null()}
+            # CSV has no types: a column left to the file is read as text.
+            fixed = {k: pa.string() if v == pa.null() else v for k, v in types.items()}
             with _byte_stream(source, progress) as stream:
                 table = pcsv.read_csv(
                     stream,
