@@ -314,3 +314,13 @@ def test_demo_raw_logs_build_validate_and_train(cli, root: Path, tmp_path: Path)
     )
     assert run.exit_code == 0, run.output
     assert json.loads(run.stdout)["test"]["recall@20"] > 0
+
+
+def test_progress_reports_bytes_read(tmp_path: Path) -> None:
+    log = _write(tmp_path / "log.csv.gz", _rows(n=20_000))
+    seen: dict[str, list[tuple[int, int]]] = {}
+    build_dataset(log, "p", tmp_path / "data", OPTIONS, progress=lambda p, d, t: seen.setdefault(p, []).append((d, t)))
+    reads = seen["reading interactions"]
+    assert all(total == log.stat().st_size for _, total in reads)
+    assert [done for done, _ in reads] == sorted(done for done, _ in reads)
+    assert reads[-1][0] == log.stat().st_size  # compressed bytes, all of them
