@@ -85,6 +85,9 @@ def build(
     rating_col: Annotated[str | None, typer.Option(help="Rating column [default: guessed; none: no rating]")] = None,
     time_col: Annotated[str | None, typer.Option(help="Time column: unix seconds or dates [default: guessed]")] = None,
     text_col: Annotated[str | None, typer.Option(help="Review text column (in --reviews, or in SOURCE)")] = None,
+    columns: Annotated[
+        str | None, typer.Option(help="Column names of a CSV/TSV without a header row: user,item,rating,time")
+    ] = None,
     items: FileOption = None,
     reviews: FileOption = None,
     min_rating: Annotated[str, typer.Option(help="Drop interactions rated below this; off keeps all")] = "3",
@@ -122,6 +125,7 @@ def build(
             rating_col=rating_col,
             time_col=time_col,
             text_col=text_col,
+            columns=tuple(c.strip() for c in columns.split(",")) if columns else None,
             items=items,
             reviews=reviews,
             min_rating=_min_rating(min_rating),

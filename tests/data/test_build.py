@@ -324,3 +324,18 @@ def test_progress_reports_bytes_read(tmp_path: Path) -> None:
     assert all(total == log.stat().st_size for _, total in reads)
     assert [done for done, _ in reads] == sorted(done for done, _ in reads)
     assert reads[-1][0] == log.stat().st_size  # compressed bytes, all of them
+
+
+def test_headerless_csv_with_named_columns(cli, root: Path, tmp_path: Path, one_line_error) -> None:
+    # The Amazon "ratings only" files: user,item,rating,time and no header row.
+    rows = _rows()
+    log = tmp_path / "ratings_Books.csv"
+    log.write_text("".join(f"{u},{i},{r},{t}\n" for u, i, r, t in rows))
+    named = _write(tmp_path / "named.csv", rows)
+    result = cli("data", "build", str(log), "--name", "plain", "--columns", "user,item,rating,time", "--k-core", "3")
+    assert result.exit_code == 0, result.output
+    assert cli("data", "build", str(named), "--name", "named", "--k-core", "3").exit_code == 0
+    assert _matrices(root / "plain") == _matrices(root / "named")
+    assert json.loads((root / "plain" / "build.json").read_text())["steps"][0]["rows"] == len(rows)
+    jsonl = _write(tmp_path / "log.jsonl", rows)
+    one_line_error(cli("data", "build", str(jsonl), "--name", "j", "--columns", "a,b"), "--columns is for CSV/TSV")

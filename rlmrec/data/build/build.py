@@ -48,6 +48,7 @@ class BuildOptions:
     rating_col: str | None = None
     time_col: str | None = None
     text_col: str | None = None
+    columns: tuple[str, ...] | None = None  # names for a CSV/TSV without a header row
     items: Path | None = None
     reviews: Path | None = None
     min_rating: float | None = 3.0  # None: keep every rating
@@ -103,7 +104,7 @@ def build_dataset(
     if occupied(target) and not force:
         raise DataError(f"{target}: a dataset with this name already exists; pass --force to replace it")
     preset = get_preset(options.preset)
-    source = open_source(source_path)
+    source = open_source(source_path, options.columns)
     present = column_names(source)
     file = str(source.path)
     user_col = pick(present, "user", options.user_col, preset.user if preset else None, file=file)

@@ -37,10 +37,10 @@ class Interactions:
         )
 
     def n_users(self) -> int:
-        return len(np.unique(self.users))
+        return int(np.count_nonzero(np.bincount(self.users))) if len(self) else 0
 
     def n_items(self) -> int:
-        return len(np.unique(self.items))
+        return int(np.count_nonzero(np.bincount(self.items))) if len(self) else 0
 
 
 def filter_rating(data: Interactions, min_rating: float) -> Interactions:

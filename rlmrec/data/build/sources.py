@@ -51,15 +51,18 @@ class Source:
     path: Path
     format: Format
     gzip: bool
+    # Column names of a CSV/TSV file without a header row (its first row is data).
+    header: tuple[str, ...] | None = None
 
     @property
     def size(self) -> int:
         return self.path.stat().st_size
 
 
-def open_source(path: Path) -> Source:
+def open_source(path: Path, header: tuple[str, ...] | None = None) -> Source:
     """Check that ``path`` exists and has a known extension (``.csv``, ``.tsv``,
-    ``.jsonl``/``.json``/``.ndjson``, ``.parquet``, each optionally ``.gz``)."""
+    ``.jsonl``/``.json``/``.ndjson``, ``.parquet``, each optionally ``.gz``).
+    ``header`` names the columns of a CSV/TSV file that has no header row."""
     path = Path(path).expanduser().absolute()
     if not path.is_file():
         raise DataError(f"{path}: no such file")
@@ -72,7 +75,9 @@ def open_source(path: Path) -> Source:
         raise DataError(f"{path}: unknown file type {ext or '(none)'!r}; use one of {known}, optionally with .gz")
     if fmt == "parquet" and compressed:
         raise DataError(f"{path}: Parquet compresses internally; give the .parquet file, not a .gz of it")
-    return Source(path, fmt, compressed)
+    if header is not None and fmt not in ("csv", "tsv"):
+        raise DataError(f"{path}: --columns is for CSV/TSV files without a header row")
+    return Source(path, fmt, compressed, header)
 
 
 class _Counting(io.RawIOBase):
@@ -149,7 +154,7 @@ def column_names(source: Source) -> list[str]:
         if source.format == "jsonl":
             return list(_parse_record(_first_line(source), source, 1))
         with _byte_stream(source, None) as stream:
-            reader = pcsv.open_csv(stream, parse_options=_csv_parse(source))
+            reader = pcsv.open_csv(stream, read_options=_csv_read(source), parse_options=_csv_parse(source))
             return list(reader.schema.names)
     except (pa.ArrowException, OSError, EOFError, zlib.error) as error:
         raise _unreadable(source, error) from None
@@ -157,6 +162,10 @@ def column_names(source: Source) -> list[str]:
 
 def _csv_parse(source: Source) -> pcsv.ParseOptions:
     return pcsv.ParseOptions(delimiter="\t" if source.format == "tsv" else ",", newlines_in_values=True)
+
+
+def _csv_read(source: Source) -> pcsv.ReadOptions:
+    return pcsv.ReadOptions(column_names=list(source.header) if source.header else None, block_size=8 << 20)
 
 
 def read_columns(source: Source, types: dict[str, pa.DataType], progress: Progress | None = None) -> pa.Table:
@@ -175,6 +184,7 @@ def read_columns(source: Source, types: dict[str, pa.DataType], progress: Progre
             with _byte_stream(source, progress) as stream:
                 table = pcsv.read_csv(
                     stream,
+                    read_options=_csv_read(source),
                     parse_options=_csv_parse(source),
                     convert_options=pcsv.ConvertOptions(include_columns=names, column_types=fixed),
                 )
@@ -303,7 +313,9 @@ def _table_records(source: Source, progress: Progress | None) -> Iterator[tuple[
             # Every CSV field as text: an id such as 007 must stay 007.
             as_text = pcsv.ConvertOptions(column_types=dict.fromkeys(column_names(source), pa.string()))
             with _byte_stream(source, progress) as stream:
-                table = pcsv.read_csv(stream, parse_options=_csv_parse(source), convert_options=as_text)
+                table = pcsv.read_csv(
+                    stream, read_options=_csv_read(source), parse_options=_csv_parse(source), convert_options=as_text
+                )
     except (pa.ArrowException, OSError, EOFError, zlib.error) as error:
         raise _unreadable(source, error) from None
     number = 0
