@@ -3,14 +3,15 @@
 A pickle can name any importable callable and have it called on load, so a
 downloaded ``.pkl`` could run ``os.system``. :func:`safe_load` only lets a pickle
 rebuild numpy arrays, scipy sparse matrices and plain builtin containers; any
-other global is refused with a :class:`DataError` before it is imported.
+other global is refused with a :class:`DataError` before it is imported. Sparse
+matrices are rebuilt from arrays checked first (``safe_sparse.py``): SciPy trusts
+the arrays it is given, and a lying index crashes it.
 """
 
 from __future__ import annotations
 
 import builtins
 import codecs
-import copyreg
 import importlib
 import pickle
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 
 import scipy.sparse as sp
 
+from rlmrec.data.safe_sparse import SparseRebuilder, is_stand_in
 from rlmrec.errors import DataError
 
 _BUILTINS = (
@@ -38,14 +40,15 @@ def _latin1_encode(text: str, encoding: str = "utf-8") -> bytes:
 
 
 def _plain_reconstructor(cls: type, base: type, state: object) -> object:
-    """``copyreg._reconstructor`` limited to ``object.__new__(cls)``.
+    """``copyreg._reconstructor`` limited to a bare sparse matrix awaiting its state.
 
     Protocols 0/1 rebuild a sparse matrix as ``_reconstructor(coo_matrix, object, None)``;
-    any other base would run that base's ``__new__``/``__init__`` on pickle data.
+    any other base would run that base's ``__new__``/``__init__`` on pickle data, and
+    nothing else in the allow-list pickles this way.
     """
-    if base is not object or state is not None:
-        raise pickle.UnpicklingError("copyreg._reconstructor is only allowed with base=object")
-    return copyreg._reconstructor(cls, base, state)  # type: ignore[attr-defined]
+    if base is not object or state is not None or not is_stand_in(cls):
+        raise pickle.UnpicklingError("copyreg._reconstructor is only allowed for a sparse matrix with base=object")
+    return cls.__new__(cls)  # type: ignore[call-overload]  # _reconstructor's object.__new__, with bookkeeping
 
 
 def _numpy_module(name: str) -> Any:
@@ -80,6 +83,8 @@ def _build_allowlist() -> dict[tuple[str, str], Any]:
 
 
 _ALLOWED = _build_allowlist()
+# Handed out as stand-ins that check the arrays before SciPy sees them.
+_SPARSE_KIND = {getattr(sp, f"{kind}_{form}"): kind for kind in _SPARSE for form in ("matrix", "array")}
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
@@ -88,6 +93,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
     def __init__(self, file: Any, path: Path) -> None:
         super().__init__(file)
         self._path = path
+        self.sparse = SparseRebuilder(path)
 
     def find_class(self, module: str, name: str) -> Any:
         found = _ALLOWED.get((_PY2_MODULES.get(module, module), name))
@@ -96,7 +102,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
                 f"{self._path}: refusing to unpickle {module}.{name}: only numpy arrays, "
                 "scipy sparse matrices and plain containers are allowed"
             )
-        return found
+        kind = _SPARSE_KIND.get(found)
+        return self.sparse.stand_in(found, kind) if kind is not None else found
 
 
 def safe_load(path: Path) -> object:
@@ -108,7 +115,10 @@ def safe_load(path: Path) -> object:
     path = Path(path)
     try:
         with path.open("rb") as fh:
-            return _RestrictedUnpickler(fh, path).load()
+            unpickler = _RestrictedUnpickler(fh, path)
+            obj = unpickler.load()
+        unpickler.sparse.finish()
+        return obj
     except DataError:
         raise
     except FileNotFoundError:
