@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # the build for your hardware, e.g. make TORCH_SPEC='torch>=2.2' setup.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup pyg demo test lint bench bench-store fidelity clean
+.PHONY: setup pyg llm demo test lint bench bench-store fidelity clean
 
 setup: $(VENV)/.installed
 
@@ -23,6 +23,12 @@ $(VENV)/.installed: pyproject.toml
 # torch and cached as wheels (~/.cache/rlmrec/wheels); see scripts/install-pyg.sh.
 pyg: setup
 	scripts/install-pyg.sh $(BIN)/python
+
+# A real small LLM for tests and CI: llama-cpp-python's OpenAI-compatible server, compiled
+# once and cached as a wheel (~/.cache/rlmrec/wheels), and SmolLM2-135M-Instruct as a
+# GGUF file; see scripts/install-llm.sh. .ci/llm-server.sh serves it on 127.0.0.1.
+llm: setup
+	scripts/install-llm.sh $(BIN)/python
 
 demo: setup
 	$(BIN)/rlmrec run lightgcn con demo
