@@ -12,6 +12,7 @@ import csv
 import gzip
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,13 +29,14 @@ _COMPLAINTS = ("Gave up halfway through", "Not for me:", "Disappointing:")
 _START = 1_500_000_000  # 2017-07-14, unix seconds
 
 
-def write_demo_raw(folder: Path, seed: int = 2023) -> dict[str, Path]:
+def write_demo_raw(folder: Path, seed: int = 2023, **world: Any) -> dict[str, Path]:
     """Write ``interactions.csv.gz`` (user_id, item_id, rating, timestamp),
     ``books.jsonl`` (item_id, title, categories, description) and ``reviews.jsonl``
-    (user_id, item_id, text) into ``folder``; returns their paths by role."""
+    (user_id, item_id, text) into ``folder``; returns their paths by role. ``world``
+    goes to ``make_demo`` (``n_users=12, n_items=10, ...`` for a tiny shop)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    demo = make_demo(seed)
+    demo = make_demo(seed, **world)
     rng = np.random.default_rng(seed + 1)
     ds = demo.dataset
     liked = (ds.train + ds.valid + ds.test).tocoo()
