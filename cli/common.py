@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import importlib
+import os
+import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import click
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from rlmrec.errors import RLMRecError
 from rlmrec.store import Store
@@ -41,6 +48,57 @@ def fail(error: Exception) -> typer.Exit:
     return typer.Exit(code=1)
 
 
+def _usage_errors() -> tuple[type[Exception], ...]:
+    """click's usage error, and that of the copy of click Typer vendors (``typer._click``)."""
+    found: list[type[Exception]] = [click.UsageError]
+    with contextlib.suppress(ImportError, AttributeError):
+        found.append(importlib.import_module("typer._click.exceptions").UsageError)
+    return tuple(found)
+
+
+_USAGE_ERRORS = _usage_errors()
+
+
+class OneLineErrors(TyperGroup):
+    """Usage mistakes (a value that does not parse, a missing argument, an unknown
+    option) in the one-line style of every other error, not Typer's boxed message."""
+
+    def make_context(self, info_name: Any, args: Any, parent: Any = None, **extra: Any) -> Any:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except _USAGE_ERRORS as error:
+            raise _usage(error) from None
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)  # sub-commands parse their arguments in here
+        except _USAGE_ERRORS as error:
+            raise _usage(error) from None
+
+
+def _usage(error: Any) -> Exception:
+    if type(error).__name__ == "NoArgsIsHelpError":  # a bare command: Typer prints its help
+        return error
+    where = error.ctx.command_path if error.ctx is not None else "rlmrec"
+    return fail(RLMRecError(f"{error.format_message()} (see {where} --help)"))
+
+
+class StrictConsole(Console):
+    """A console whose writes to a closed pipe raise :class:`BrokenPipeError`. Rich
+    would exit quietly instead, leaving a command no chance to undo what it was
+    announcing (``queue`` rolls its runs back)."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError(errno.EPIPE, "nobody reads the output (broken pipe)")
+
+
+def silence_stdout() -> None:
+    """After a failed write to stdout: point it at /dev/null, so that Python's final
+    flush does not fail again with a second message."""
+    with contextlib.suppress(OSError, ValueError):  # not a real file (tests): nothing to do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def table_console() -> Console:
     """A console for tables on stdout; piped or redirected, rows are never cut to 80
     columns with ellipses (``rlmrec ls | grep`` must see whole ids and seeds)."""
@@ -50,9 +108,11 @@ def table_console() -> Console:
     return console
 
 
-def open_store(db: str | None, artifacts: Path | None = None) -> Store:
+def open_store(db: str | None, artifacts: Path | None = None, *, existing: bool = False) -> Store:
+    """``existing``: for commands that read or steer runs, a missing SQLite file is an
+    error, not a new empty store."""
     try:
-        return Store(db, artifacts)
+        return Store(db, artifacts, create=not existing)
     except RLMRecError as error:
         raise fail(error) from None
 
@@ -64,9 +124,12 @@ def parse_ids(values: list[str]) -> list[int]:
         for part in value.split(","):
             lo, sep, hi = part.partition("-")
             try:
-                ids.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
+                first, last = int(lo), int(hi) if sep else int(lo)
             except ValueError:
                 raise fail(RLMRecError(f"bad run id '{part}': expected a number or a range such as 3-7")) from None
+            if last < first:
+                raise fail(RLMRecError(f"run id range '{part}' is empty; did you mean {last}-{first}?"))
+            ids.extend(range(first, last + 1))
     return list(dict.fromkeys(ids))
 
 

@@ -99,7 +99,7 @@ def _count(value: int | None) -> str:
 
 def _summary_row(s: Summary) -> list[str]:
     if s.users is None:
-        return [s.name, "", "", "", "", "", "", "", f"[red]{escape(s.error or '')}[/red]"]
+        return [escape(s.name), "", "", "", "", "", "", "", f"[red]{escape(s.error or '')}[/red]"]
     density = f"{s.density:.3%}" if s.density is not None else ""
     profiles = {(True, True): "users, items", (True, False): "users", (False, True): "items"}.get(
         (s.user_profiles, s.item_profiles), "-"
@@ -108,7 +108,7 @@ def _summary_row(s: Summary) -> list[str]:
     if s.error:  # the splits load but the embeddings do not
         embeddings = f"[red]{escape(s.error)}[/red]"
     counts = [_count(s.interactions.get(k)) for k in ("train", "valid", "test")]
-    return [s.name, _count(s.users), _count(s.items), *counts, density, profiles, embeddings]
+    return [escape(s.name), _count(s.users), _count(s.items), *counts, density, profiles, embeddings]
 
 
 @data_app.command("ls")
@@ -351,7 +351,8 @@ def import_(
         raise fail(error) from None
     how = "linked to" if done.linked else "copied from"
     out = Console(highlight=False, soft_wrap=True)
-    out.print(f"[bold green]{done.name}[/bold green]: {how} {escape(str(done.source))} as {escape(str(done.path))}")
+    name = escape(done.name)
+    out.print(f"[bold green]{name}[/bold green]: {how} {escape(str(done.source))} as {escape(str(done.path))}")
     for finding in done.report.findings:
         if finding.level == "warning":
             out.print(f"  {_MARK['warning']}  {escape(finding.message)}")
@@ -363,15 +364,28 @@ def import_(
 def embed(
     dataset: Annotated[str, typer.Argument(help="A folder name under the data root, or a path (./x)")],
     model: Annotated[
-        str, typer.Option(help="sentence-transformers model: the bundled default, a folder, or a hub id")
-    ] = DEFAULT_EMBED_MODEL,
-    batch_size: Annotated[int, typer.Option(help="Texts per forward pass")] = 64,
+        str | None,
+        typer.Option(
+            help=f"sentence-transformers model: the bundled default ({DEFAULT_EMBED_MODEL}), a folder, or a hub id; "
+            "with --base-url, the server's model [default: text-embedding-ada-002, the paper's]"
+        ),
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Texts per forward pass (with --base-url: per request)")] = 64,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N")] = "auto",
     normalize: Annotated[bool, typer.Option("--normalize/--no-normalize", help="Unit-length rows")] = True,
+    base_url: Annotated[
+        str | None,
+        typer.Option(help="An OpenAI-compatible server instead of a local model, e.g. https://api.openai.com/v1"),
+    ] = None,
+    api_key_env: Annotated[
+        str, typer.Option(help="With --base-url: the environment variable that holds the key")
+    ] = "OPENAI_API_KEY",
     data_root: DataRootOption = None,
 ) -> None:
-    """Encode a dataset's user and item profiles into usr_emb_np.pkl / itm_emb_np.pkl (the embed extra).
+    """Encode a dataset's user and item profiles into usr_emb_np.pkl / itm_emb_np.pkl.
 
+    Locally with sentence-transformers (the embed extra), or through an OpenAI-compatible
+    server with --base-url (batched, retried, cached in the dataset's llm_cache.sqlite).
     Each file is replaced atomically; the previous one is kept as <name>.prev.
     """
     try:
@@ -381,21 +395,32 @@ def embed(
                 "the built-in demo has no folder to write to; write it out first: python -c "
                 "\"from rlmrec.data.demo import write_demo; write_demo('data/demo')\""
             )
-        from rlmrec.data.embed import embed_folder  # NumPy, SciPy; torch only with the model
-        from rlmrec.device import resolve_device
+        if base_url:
+            from rlmrec.profile.embed_api import DEFAULT_API_MODEL, embed_folder_api
 
-        resolved = str(resolve_device(device))
-        with _progress(f"embedding {name}", bytes_=False) as update:
-            done = embed_folder(
-                folder, model=model, batch_size=batch_size, device=resolved, progress=update, normalize=normalize
-            )
+            resolved = base_url
+            with _progress(f"embedding {name}", bytes_=False) as update:
+                done = embed_folder_api(
+                    folder, base_url=base_url, model=model or DEFAULT_API_MODEL, api_key_env=api_key_env,
+                    batch_size=batch_size, normalize=normalize, progress=update,
+                )  # fmt: skip
+        else:
+            from rlmrec.data.embed import embed_folder  # NumPy, SciPy; torch only with the model
+            from rlmrec.device import resolve_device
+
+            resolved = str(resolve_device(device))
+            with _progress(f"embedding {name}", bytes_=False) as update:
+                done = embed_folder(
+                    folder, model=model or DEFAULT_EMBED_MODEL, batch_size=batch_size, device=resolved,
+                    progress=update, normalize=normalize,
+                )  # fmt: skip
     except RLMRecError as error:
         raise fail(error) from None
     rate = (done.users + done.items) / done.seconds if done.seconds > 0 else float("inf")
     out = Console(highlight=False, soft_wrap=True)
     out.print(
         f"{name}: wrote usr_emb_np.pkl ({done.users:,} x {done.dim}) and itm_emb_np.pkl "
-        f"({done.items:,} x {done.dim}) with {escape(done.model)} on {resolved} in {done.seconds:.1f} s "
+        f"({done.items:,} x {done.dim}) with {escape(done.model)} on {escape(resolved)} in {done.seconds:.1f} s "
         f"({rate:,.0f} texts/s)"
     )
     if done.kept:

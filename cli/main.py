@@ -14,19 +14,22 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from rlmrec.config import preset
 from rlmrec.errors import RLMRecError
+from rlmrec.outputs import writable_folder
 from rlmrec.registry import MODELS, VARIANTS
 
 from . import build as build_cmd
 from . import data as data_cmd
+from . import profile as profile_cmd
 from . import queue as queue_cmd
 from . import report as report_cmd
 from . import runs as runs_cmd
 from . import workers as workers_cmd
-from .common import ArtifactsOption, DbOption, fail, open_store
+from .common import ArtifactsOption, DbOption, OneLineErrors, fail, open_store
 from .progress import RunProgress, metrics_table
 
 app = typer.Typer(
@@ -35,6 +38,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=OneLineErrors,  # usage mistakes as one line too
 )
 
 for command in (
@@ -52,6 +56,7 @@ for command in (
     report_cmd.compare,
     report_cmd.plot,
     data_cmd.embed,
+    profile_cmd.profile,
 ):
     app.command()(command)
 data_cmd.data_app.command("build")(build_cmd.build)
@@ -108,6 +113,8 @@ def run(
             save=out is not None or not record,
         )
         store = open_store(db, artifacts) if record else None
+        if store is not None and out is None:
+            writable_folder(store.artifacts, "--artifacts")  # before the run is recorded
         # With --json, stdout is for the JSON alone; the live display goes to a terminal only.
         display = RunProgress(console) if console.is_terminal or not json_ else None
         listeners = [display] if display else []
@@ -130,7 +137,8 @@ def run(
                     error = store.get(started.id, with_config=False).error
                     raise RLMRecError(f"run {started.id} {outcome.status}: {error}")
                 result = outcome.result
-                console.print(f"[dim]recorded as run {started.id} in {store.url} (rlmrec show {started.id})[/dim]")
+                where = escape(store.url)
+                console.print(f"[dim]recorded as run {started.id} in {where} (rlmrec show {started.id})[/dim]")
     except RLMRecError as error:
         raise fail(error) from None
     if json_:

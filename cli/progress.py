@@ -6,6 +6,7 @@ from types import TracebackType
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -47,7 +48,7 @@ class RunProgress:
             cfg = event.config
             self.selection = f"recall@{cfg['topk'][-1]}"
             self.bar.update(
-                self.task, total=cfg["epochs"], description=f"{cfg['model']}/{cfg['variant']} {cfg['dataset']}"
+                self.task, total=cfg["epochs"], description=escape(f"{cfg['model']}/{cfg['variant']} {cfg['dataset']}")
             )
             self.live.console.print(
                 f"[dim]{event.n_users:,} users, {event.n_items:,} items, {event.n_train:,} train interactions, "
@@ -70,7 +71,7 @@ class RunProgress:
 
 def metrics_table(test: dict[str, float], valid: dict[str, float], title: str) -> Table:
     """Recall and NDCG at each K, test and (best-epoch) validation side by side."""
-    table = Table(title=title)
+    table = Table(title=Text(title))  # the title holds the dataset name: never markup
     table.add_column("metric")
     table.add_column("test", justify="right")
     table.add_column("valid (best epoch)", justify="right")

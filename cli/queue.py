@@ -6,12 +6,12 @@ import json
 from typing import Annotated
 
 import typer
-from rich.console import Console
+from rich.markup import escape
 
 from rlmrec.errors import RLMRecError
 from rlmrec.queueing import Submission, plan
 
-from .common import ArtifactsOption, DbOption, JsonOption, fail, open_store
+from .common import ArtifactsOption, DbOption, JsonOption, StrictConsole, fail, open_store, silence_stdout
 
 
 def queue(
@@ -62,16 +62,23 @@ def queue(
             )
         )
         store = open_store(db, artifacts)
-        ids = store.add_runs(specs)
+        # Printed inside the transaction: if the output fails, nothing is queued.
+        store.add_runs(specs, before_commit=lambda ids: _announce(ids, specs[0].group or "", json_=json_))
     except RLMRecError as error:
         raise fail(error) from None
+    except OSError as error:  # stdout closed or full; the transaction rolled back
+        silence_stdout()
+        raise fail(RLMRecError(f"nothing queued: cannot print the queued ids ({error.strerror or error})")) from None
+
+
+def _announce(ids: list[int], group: str, *, json_: bool) -> None:
     if json_:
-        typer.echo(json.dumps({"group": specs[0].group, "ids": ids}))
+        typer.echo(json.dumps({"group": group, "ids": ids}))
         return
     contiguous = ids == list(range(ids[0], ids[0] + len(ids)))
     span = f"{ids[0]}-{ids[-1]}" if contiguous and len(ids) > 1 else ", ".join(map(str, ids))
-    Console().print(
-        f"queued {len(ids)} run(s): ids {span}, group [bold]{specs[0].group}[/bold]\n"
+    StrictConsole().print(
+        f"queued {len(ids)} run(s): ids {span}, group [bold]{escape(group)}[/bold]\n"
         f"[dim]start a worker: rlmrec worker --until-empty   watch: rlmrec ls, rlmrec logs ID -f[/dim]",
         highlight=False,
     )

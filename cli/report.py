@@ -8,10 +8,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from rlmrec.errors import RLMRecError
+from rlmrec.outputs import replacing
 
 from .common import DbOption, JsonOption, fail, open_store, split_list
 
@@ -22,10 +24,9 @@ def _write(text: str, out: Path | None) -> None:
         return
     if not out.parent.exists():
         raise RLMRecError(f"--out {out}: folder {out.parent} does not exist")
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(out)  # never a half-written report
-    Console(stderr=True).print(f"wrote {out}", highlight=False)
+    with replacing(out) as tmp:  # never a half-written report; an OS error is one line
+        tmp.write_text(text)
+    Console(stderr=True).print(f"wrote {escape(str(out))}", highlight=False)
 
 
 def report(
@@ -47,7 +48,7 @@ def report(
 
     if format_ not in FORMATS:
         raise fail(RLMRecError(f"unknown --format '{format_}'; choose one of {', '.join(FORMATS)}"))
-    store = open_store(db)
+    store = open_store(db, existing=True)
     try:
         built = build(
             store,
@@ -72,7 +73,7 @@ def compare(
     config keys that differ, and the epochs each took to its best."""
     from rlmrec.report.compare import compare as compare_runs
 
-    store = open_store(db)
+    store = open_store(db, existing=True)
     try:
         result = compare_runs(store, run_a, run_b)
     except RLMRecError as error:
@@ -89,7 +90,7 @@ def compare(
         p = m.significance.p_value if m.significance else None
         style = "bold" if p is not None and p < 0.05 else ""
         table.add_row(
-            m.metric,
+            Text(m.metric),
             f"{m.a:.4f}",
             f"{m.b:.4f}",
             Text(f"{m.delta:+.4f}", style="green" if m.delta > 0 else "red" if m.delta < 0 else ""),
@@ -103,7 +104,7 @@ def compare(
     for name in ("key", f"run {a.id}", f"run {b.id}"):
         diff.add_column(name)
     for key, (va, vb) in result.config_diff.items():
-        diff.add_row(key, _show(va), _show(vb))
+        diff.add_row(Text(key), Text(_show(va)), Text(_show(vb)))  # values are user text, not markup
     console.print(diff if result.config_diff else Text("same config", style="dim"))
     for run in (a, b):
         epochs = "" if run.epoch is None else f" of {run.epoch + 1}"
@@ -125,11 +126,11 @@ def plot(
     """Learning curves: loss terms and validation metrics per epoch, runs overlaid."""
     from rlmrec.report.plot import plot_runs
 
-    store = open_store(db)
+    store = open_store(db, existing=True)
     try:
         if not out.parent.exists():
             raise RLMRecError(f"--out {out}: folder {out.parent} does not exist")
         panels = plot_runs(store, runs, out, split_list([metric]))
     except RLMRecError as error:
         raise fail(error) from None
-    Console(stderr=True).print(f"wrote {out} ({', '.join(panels)})", highlight=False)
+    Console(stderr=True).print(f"wrote {escape(str(out))} ({escape(', '.join(panels))})", highlight=False)

@@ -17,6 +17,7 @@ from rich.text import Text
 
 from rlmrec.errors import RLMRecError
 from rlmrec.store import STATUSES, RunInfo, Store
+from rlmrec.store.placement import waits_for
 
 from .common import (
     STATUS_STYLE,
@@ -56,7 +57,7 @@ def ls(
     bad = [s for s in statuses if s not in STATUSES]
     if bad:
         raise fail(RLMRecError(f"unknown status '{bad[0]}'; choose from {', '.join(STATUSES)}"))
-    store = open_store(db)
+    store = open_store(db, existing=True)
     try:
         runs = store.runs(
             status=statuses,
@@ -67,16 +68,26 @@ def ls(
             limit=last,
             lean=not json_,
         )
+        waits = _waits(store, runs)
     except RLMRecError as error:
         raise fail(error) from None
     if json_:
-        typer.echo(json.dumps([_listing(run) for run in runs]))
+        typer.echo(json.dumps([{**_listing(run), "waits_for": waits.get(run.id)} for run in runs]))
         return
     console = table_console()
     if not runs:
         console.print("no runs" + (" match" if statuses or model or variant or dataset or group else " yet"))
         return
-    render_runs(runs, console)
+    render_runs(runs, console, waits)
+
+
+def _waits(store: Store, runs: list[RunInfo]) -> dict[int, str]:
+    """Queued runs no live worker can take, and what they wait for (a GPU worker)."""
+    asking = [run for run in runs if run.requested_device and run.requested_device.startswith("cuda")]
+    if not asking:  # the common case: no need to ask for the workers
+        return {}
+    slots = [slot for worker in store.workers() for slot in worker.slots]
+    return {run.id: why for run in asking if (why := waits_for(run.requested_device, slots))}
 
 
 _COLUMNS = [  # (header, right-aligned)
@@ -93,8 +104,8 @@ _COLOR_SYSTEMS = {
 }
 
 
-def render_runs(runs: list[RunInfo], console: Console) -> None:
-    """The ``ls`` table and a status tally.
+def render_runs(runs: list[RunInfo], console: Console, waits: dict[int, str] | None = None) -> None:
+    """The ``ls`` table and a status tally; ``waits``: why a queued run waits, by id.
 
     Formatted by hand rather than with ``rich.table``: Rich lays out every cell of
     every row, about 0.6 ms a row, i.e. seconds for 10,000 runs; this takes ~20 ms.
@@ -107,7 +118,7 @@ def render_runs(runs: list[RunInfo], console: Console) -> None:
             run.variant,
             run.dataset,
             str(run.seed),
-            run.status + (" (stopping)" if run.cancel_requested and run.status == "running" else ""),
+            _status_label(run, (waits or {}).get(run.id)),
             "" if run.epoch is None else str(run.epoch),
             metric(run.best_valid),
             metric(run.test_value),
@@ -139,6 +150,12 @@ def render_runs(runs: list[RunInfo], console: Console) -> None:
     console.print(Text(tally, style="dim"))
 
 
+def _status_label(run: RunInfo, waits_for: str | None) -> str:
+    if waits_for:
+        return f"{run.status} (needs {waits_for})"
+    return run.status + (" (stopping)" if run.cancel_requested and run.status == "running" else "")
+
+
 def _listing(run: RunInfo) -> dict[str, Any]:
     out = dataclasses.asdict(run)
     out.pop("config", None)
@@ -152,7 +169,7 @@ def show(
     json_: JsonOption = False,
 ) -> None:
     """Everything about one run: identity, where and how it ran, config, metrics, epochs."""
-    store = open_store(db, artifacts)
+    store = open_store(db, artifacts, existing=True)
     try:
         run = store.get(run_id)
         epochs = store.epochs(run_id)
@@ -186,8 +203,8 @@ def show(
         ("files", str(store.run_dir(run.id))),
     ]
     for key, value in rows:
-        if value:
-            head.add_row(key, value)
+        if value:  # user text (group, tags, note, error, paths) is never read as markup
+            head.add_row(key, value if isinstance(value, Text) else Text(value))
     console.print(head)
     if run.test_metrics or run.valid_metrics:
         metrics = Table(title=f"metrics (best epoch {run.best_epoch})", title_justify="left")
@@ -197,7 +214,7 @@ def show(
         names = list((run.test_metrics or run.valid_metrics or {}).keys())
         for name in names:
             metrics.add_row(
-                name, metric((run.test_metrics or {}).get(name)), metric((run.valid_metrics or {}).get(name))
+                Text(name), metric((run.test_metrics or {}).get(name)), metric((run.valid_metrics or {}).get(name))
             )
         console.print(metrics)
     if epochs:
@@ -221,7 +238,7 @@ def logs(
     db: DbOption = None,
 ) -> None:
     """A run's log: epochs, validations, test, errors (with tracebacks)."""
-    store = open_store(db)
+    store = open_store(db, existing=True)
     try:
         run = store.get(run_id, with_config=False)
         last = 0
@@ -248,7 +265,7 @@ def _report(results: dict[int, str]) -> None:
 
 def cancel(ids: Ids, db: DbOption = None) -> None:
     """Cancel runs: queued ones never start; running ones stop at the next batch."""
-    store = open_store(db)
+    store = open_store(db, existing=True)
     try:
         _report(store.cancel(parse_ids(ids)))
     except RLMRecError as error:
@@ -257,7 +274,7 @@ def cancel(ids: Ids, db: DbOption = None) -> None:
 
 def retry(ids: Ids, db: DbOption = None, artifacts: ArtifactsOption = None) -> None:
     """Requeue failed, cancelled or lost runs; they start afresh."""
-    store = open_store(db, artifacts)
+    store = open_store(db, artifacts, existing=True)
     try:
         _report(store.retry(parse_ids(ids)))
     except RLMRecError as error:
@@ -271,7 +288,7 @@ def rm(
     artifacts: ArtifactsOption = None,
 ) -> None:
     """Delete runs with their epochs, logs and files (running runs are refused)."""
-    store: Store = open_store(db, artifacts)
+    store: Store = open_store(db, artifacts, existing=True)
     run_ids = parse_ids(ids)
     if not yes and sys.stdin.isatty() and not typer.confirm(f"delete {len(run_ids)} run(s) and their files?"):
         raise typer.Exit(code=1)
@@ -288,7 +305,7 @@ def priority(
     db: DbOption = None,
 ) -> None:
     """Change the priority of runs (matters while they are queued)."""
-    store = open_store(db)
+    store = open_store(db, existing=True)
     try:
         run_ids = parse_ids(ids)
         store.runs(ids=run_ids)  # unknown ids are an error below

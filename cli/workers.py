@@ -8,7 +8,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from rlmrec.errors import RLMRecError
 from rlmrec.worker.gpus import parse_gpus, slots
@@ -47,7 +49,11 @@ def worker(
             max_attempts=max_attempts,
         )
         console = Console(stderr=True, highlight=False)
-        code = Worker(store, options, say=lambda m: console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {m}")).run()
+
+        def say(message: str) -> None:  # messages carry user text (paths, run errors): never markup
+            console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {escape(message)}")
+
+        code = Worker(store, options, say=say).run()
     except RLMRecError as error:
         raise fail(error) from None
     raise typer.Exit(code=code)
@@ -55,7 +61,7 @@ def worker(
 
 def workers(db: DbOption = None, json_: JsonOption = False) -> None:
     """Live workers, their slots and the runs they are running."""
-    store = open_store(db)
+    store = open_store(db, existing=True)
     try:
         found = store.workers()
     except RLMRecError as error:
@@ -72,13 +78,7 @@ def workers(db: DbOption = None, json_: JsonOption = False) -> None:
         table.add_column(name)
     now = time.time()
     for w in found:
-        table.add_row(
-            w.id,
-            w.status,
-            ", ".join(w.slots),
-            ", ".join(map(str, w.runs)) or "idle",
-            when(w.started_at),
-            duration(now - w.started_at),
-            f"{now - w.heartbeat_at:.0f}s ago",
-        )
+        cells = [w.id, w.status, ", ".join(w.slots), ", ".join(map(str, w.runs)) or "idle", when(w.started_at)]
+        cells += [duration(now - w.started_at), f"{now - w.heartbeat_at:.0f}s ago"]
+        table.add_row(*(Text(cell) for cell in cells))
     console.print(table)

@@ -10,8 +10,10 @@ from typing import Any
 
 from rlmrec.config import RunConfig, resolve_config
 from rlmrec.data.dataset import Dataset, load_dataset
+from rlmrec.data.preflight import DatasetFacts, check_fit
 from rlmrec.device import resolve_device
 from rlmrec.events import Listener
+from rlmrec.outputs import writable_folder
 from rlmrec.trainer import TrainResult, train
 
 
@@ -50,8 +52,12 @@ def prepare_experiment(
     cfg = resolve_config(model, variant, dataset, overrides, seed=seed, epochs=epochs, device=device)
     resolve_device(cfg.train.device)
     data = load_dataset(dataset, data_root)
+    check_fit(DatasetFacts.of(data), cfg)  # what the trainer would refuse, before a run is recorded
     if save and out_dir is None:
         out_dir = default_out_dir(cfg.model, cfg.variant, dataset, cfg.train.seed)
+    if save:
+        assert out_dir is not None
+        writable_folder(out_dir)  # now, not after training (or after recording the run)
     return Experiment(cfg, data, out_dir if save else None)
 
 

@@ -22,3 +22,8 @@ class ConfigError(RLMRecError):
 class StoreError(RLMRecError):
     """The run store cannot be opened or used: unreachable, read-only, corrupt, or
     an operation that its state forbids (removing a running run, say)."""
+
+
+class LLMError(RLMRecError):
+    """An LLM or embedding server cannot be used: unreachable, a refused key, an
+    unknown model, a prompt over its context, or an answer it will not give."""

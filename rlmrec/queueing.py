@@ -14,6 +14,7 @@ from typing import Any, get_origin
 
 from rlmrec.config import _section_types, canonical_model, canonical_variant, parse_overrides, resolve_config
 from rlmrec.data.layout import available_datasets, check_dataset, resolve_data_root
+from rlmrec.data.preflight import DEMO, DatasetFacts, check_fit, folder_facts
 from rlmrec.errors import ConfigError
 from rlmrec.registry import MODELS, VARIANTS
 from rlmrec.store.records import RunSpec
@@ -81,9 +82,12 @@ def plan(sub: Submission) -> list[RunSpec]:
     variants = list(dict.fromkeys(canonical_variant(v) for v in names(sub.variants, "variant", list(VARIANTS))))
     root = resolve_data_root(sub.data_root)
     datasets = names(sub.datasets, "dataset", available_datasets(root) or ["demo"])
+    facts: dict[str, DatasetFacts] = {}
     for dataset in datasets:
         # Con, Gen and the semantic baseline read the profile embeddings.
-        check_dataset(dataset, root, embeddings=any(v != "base" for v in variants) or "semantic" in models)
+        folder = check_dataset(dataset, root, embeddings=any(v != "base" for v in variants) or "semantic" in models)
+        # Read as training will read it: once per dataset, whatever the number of runs.
+        facts[dataset] = DEMO if folder is None else folder_facts(folder, dataset)
     if sub.n_seeds is not None and sub.n_seeds < 1:
         raise ConfigError(f"--seeds must be >= 1 (got {sub.n_seeds})")
     if sub.n_seeds is not None and sub.seeds:
@@ -97,6 +101,7 @@ def plan(sub: Submission) -> list[RunSpec]:
         if every_variant and variant not in MODELS[model].variants:
             continue  # "all" means the variants each model has ("semantic" is base only)
         cfg = resolve_config(model, variant, dataset, point, **flags)
+        check_fit(facts[dataset], cfg)
         seeds = list(sub.seeds) if sub.seeds else [cfg.train.seed + i for i in range(sub.n_seeds or 1)]
         for seed in seeds:
             cfg.train.seed = seed

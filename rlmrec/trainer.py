@@ -22,8 +22,9 @@ import torch
 from rlmrec import sparse
 from rlmrec.config import RunConfig
 from rlmrec.data.dataset import Dataset
+from rlmrec.data.preflight import DatasetFacts, check_fit
 from rlmrec.device import resolve_device, seed_everything, tune_cpu_allocator
-from rlmrec.errors import ConfigError, DataError
+from rlmrec.errors import ConfigError
 from rlmrec.events import EpochEnded, Evaluated, Listener, RunFinished, RunStarted, Tested
 from rlmrec.graph import propagation_probe
 from rlmrec.metrics import EvalResult, Evaluator
@@ -104,11 +105,7 @@ class Trainer:
         self.device = resolve_device(cfg.train.device)
         if self.device.type == "cpu":
             tune_cpu_allocator()
-        for split, matrix in (("validation", dataset.valid), ("test", dataset.test)):
-            if matrix.nnz == 0:
-                raise DataError(f"{dataset.name}: the {split} split is empty; the protocol needs it")
-        if max(cfg.train.topk) > dataset.n_items:
-            raise ConfigError(f"topk {max(cfg.train.topk)} exceeds the {dataset.n_items} items of {dataset.name}")
+        check_fit(DatasetFacts.of(dataset), cfg)  # as queue and run checked it up front
         # Resolved once; every model computation below runs under it (and the
         # process-wide backend is restored after each, so trainers don't leak it).
         self.sparse_backend = sparse.resolve(cfg.train.sparse_backend, propagation_probe(dataset.train, self.device))

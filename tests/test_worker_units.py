@@ -39,8 +39,8 @@ def test_pid_alive() -> None:
 def test_workers_listing(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'runs.db'}"
     runner = CliRunner()
+    store = Store(url)  # `workers` reads a store; it never creates one
     assert "no live workers" in runner.invoke(app, ["workers", "--db", url]).stdout
-    store = Store(url)
     store.register_worker("gpu-box:42:1", "gpu-box", 42, ["cuda:0", "cuda:1"])
     for args in (["workers", "--db", url], ["worker", "--status", "--db", url]):
         out = runner.invoke(app, args)

@@ -58,7 +58,7 @@ class RLMRecApp(App[None]):
                 return
             runs = self.store.runs(lean=True)
         except RLMRecError as error:
-            self.call_from_thread(self.notify, str(error), severity="error")
+            self.call_from_thread(self.notify, str(error), severity="error", markup=False)
             return
         self._token = token
         self.post_message(RunsLoaded(runs))
@@ -79,10 +79,10 @@ class RLMRecApp(App[None]):
         try:
             results = act(ids)
         except RLMRecError as error:
-            self.call_from_thread(self.notify, str(error), severity="error")
+            self.call_from_thread(self.notify, str(error), severity="error", markup=False)
             return
         summary = ", ".join(f"{i}: {r}" for i, r in results.items())
-        self.call_from_thread(self.notify, f"{what}: {summary}")
+        self.call_from_thread(self.notify, f"{what}: {summary}", markup=False)
         self.call_from_thread(self.reload)
 
     # -- navigation -----------------------------------------------------------

@@ -59,7 +59,7 @@ class CompareScreen(Screen[None]):
             runs = [store.get(i) for i in self.run_ids]
             curves = {i: store.epochs(i) for i in self.run_ids}
         except RLMRecError as error:
-            self.app.call_from_thread(self.app.notify, str(error), severity="error")
+            self.app.call_from_thread(self.app.notify, str(error), severity="error", markup=False)
             return
         self.app.call_from_thread(self.show, runs, curves)
 
@@ -89,7 +89,8 @@ class CompareScreen(Screen[None]):
         table.clear(columns=True)
         table.add_column("metric", key="metric")
         for run in self.runs:
-            table.add_column(f"{run.id}: {run.model}/{run.variant} {run.dataset} s{run.seed}", key=str(run.id))
+            label = Text(f"{run.id}: {run.model}/{run.variant} {run.dataset} s{run.seed}")  # not markup
+            table.add_column(label, key=str(run.id))
         names = list(dict.fromkeys(m for r in self.runs for m in (r.test_metrics or {})))
         for name in names:
             values = [(r.test_metrics or {}).get(name) for r in self.runs]
@@ -113,7 +114,7 @@ class CompareScreen(Screen[None]):
             table.add_column(f"run {run.id}")
         for key in shown:
             style = "yellow" if key in changed else ""
-            table.add_row(key, *(str(c.get(key, "")) for c in configs), style=style)
+            table.add_row(Text(key), *(Text(str(c.get(key, ""))) for c in configs), style=style)  # values: not markup
         return table
 
     def action_only_changed(self) -> None:

@@ -65,7 +65,7 @@ class DetailScreen(Screen[None]):
             epochs = self.store.epochs(self.run_id)
             logs = self.store.logs(self.run_id, after=self.last_log)
         except RLMRecError as error:
-            self.app.call_from_thread(self.app.notify, str(error), severity="error")
+            self.app.call_from_thread(self.app.notify, str(error), severity="error", markup=False)
             return
         self.app.call_from_thread(self.show, run, epochs, logs)
 
@@ -87,7 +87,7 @@ class DetailScreen(Screen[None]):
             self._plot(epochs)
         self.query_one("#metrics", Static).update(self._metrics(run))
         config = run.config or {}
-        self.query_one("#config", Static).update("\n".join(f"{k} = {v}" for k, v in config.items()))
+        self.query_one("#config", Static).update(Text("\n".join(f"{k} = {v}" for k, v in config.items())))
         log = self.query_one("#log", RichLog)
         for line in logs:
             self.last_log = line.id
@@ -126,7 +126,7 @@ class DetailScreen(Screen[None]):
         names = list((run.test_metrics or run.valid_metrics or {}).keys())
         for name in names:
             test, valid = (run.test_metrics or {}).get(name), (run.valid_metrics or {}).get(name)
-            table.add_row(name, fmt_metric(test), fmt_metric(valid))
+            table.add_row(Text(name), fmt_metric(test), fmt_metric(valid))
         return table
 
     def action_cancel(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from rich.markup import escape
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -126,7 +127,8 @@ class RunsScreen(Screen[None]):
         for i, name in enumerate(COLUMNS):
             table.add_column(name, key=name, width=max([len(name), *(len(row[i]) for row in rows)]))
         for run, row in zip(self.shown, rows, strict=True):
-            cells: list[object] = list(row)
+            # Text, not str: DataTable reads str cells as markup, and groups and datasets are user text.
+            cells = [Text(cell) for cell in row]
             cells[2] = Text(row[2], style=STATUS_STYLE.get(run.status, ""))
             table.add_row(*cells, key=str(run.id))
         if selected is not None:
@@ -139,7 +141,7 @@ class RunsScreen(Screen[None]):
             counts[run.status] = counts.get(run.status, 0) + 1
         tally = "  ".join(f"[{STATUS_STYLE.get(s, '')}]{n} {s}[/]" for s, n in counts.items()) or "no runs yet"
         arrow = "▼" if self.sort_reverse else "▲"
-        extra = f"  filter: {self.query_text}" if self.query_text else ""
+        extra = f"  filter: {escape(self.query_text)}" if self.query_text else ""
         pages = f"  page {self.page_number + 1}/{self.pages} ([ ])" if self.pages > 1 else ""
         marked = f"  {len(self.marked)} marked" if self.marked else ""
         grouped = "  grouped by submission" if self.grouped else ""
@@ -220,7 +222,7 @@ class RunsScreen(Screen[None]):
         try:
             Query.parse(event.value)
         except RLMRecError as error:
-            self.notify(str(error), severity="error")
+            self.notify(str(error), severity="error", markup=False)
             return
         self.query_text = event.value.strip()
         self.page_number = 0

@@ -7,6 +7,7 @@ import subprocess
 from typing import ClassVar
 
 from rich.table import Table
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -110,7 +111,7 @@ class QueueScreen(ModalScreen[None]):
         self.app.call_from_thread(self._done, ids)
 
     def _error(self, message: str) -> None:
-        self.query_one("#q-error", Static).update(f"[red]{message}[/]")
+        self.query_one("#q-error", Static).update(Text(message, style="red"))  # echoes typed values: not markup
 
     def _done(self, ids: list[int]) -> None:
         self.app.notify(f"queued {len(ids)} run(s): {ids[0]}-{ids[-1]}" if len(ids) > 1 else f"queued run {ids[0]}")
@@ -157,7 +158,7 @@ class WorkersScreen(Screen[None]):
         try:
             workers = self.app.store.workers()  # type: ignore[attr-defined]
         except RLMRecError as error:
-            self.app.call_from_thread(self.app.notify, str(error), severity="error")
+            self.app.call_from_thread(self.app.notify, str(error), severity="error", markup=False)
             return
         self.app.call_from_thread(self.show, workers, gpu_status())
 
@@ -167,10 +168,9 @@ class WorkersScreen(Screen[None]):
         for name in ("worker", "status", "slots", "runs", "uptime", "last beat"):
             table.add_column(name)
         for w in workers:
-            table.add_row(
-                w.id, w.status, ", ".join(w.slots), ", ".join(map(str, w.runs)) or "idle",
-                fmt_seconds(now - w.started_at), f"{now - w.heartbeat_at:.0f}s ago",
-            )  # fmt: skip
+            cells = [w.id, w.status, ", ".join(w.slots), ", ".join(map(str, w.runs)) or "idle",
+                     fmt_seconds(now - w.started_at), f"{now - w.heartbeat_at:.0f}s ago"]  # fmt: skip
+            table.add_row(*(Text(cell) for cell in cells))  # worker ids hold host names: never markup
         self.query_one("#workers", Static).update(table if workers else "no live workers (start one: rlmrec worker)")
         box = self.query_one("#gpus", Static)
         box.display = gpus is not None  # hidden cleanly without NVIDIA tools
@@ -179,7 +179,8 @@ class WorkersScreen(Screen[None]):
             for name in ("gpu", "name", "utilization", "memory"):
                 gpu_table.add_column(name)
             for g in gpus:
-                gpu_table.add_row(g["index"], g["name"], f"{g['util']}%", f"{g['used']} / {g['total']} MiB")
+                cells = [g["index"], g["name"], f"{g['util']}%", f"{g['used']} / {g['total']} MiB"]
+                gpu_table.add_row(*(Text(cell) for cell in cells))
             box.update(gpu_table)
 
 

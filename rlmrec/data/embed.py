@@ -20,7 +20,7 @@ import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,9 +142,10 @@ def encode_all(
     return out
 
 
-def write_embeddings(folder: Path, arrays: dict[str, np.ndarray]) -> list[Path]:
+def write_embeddings(folder: Path, arrays: Mapping[str, object]) -> list[Path]:
     """Write ``{file name: array}`` into ``folder`` atomically, keeping each previous
-    file as ``<name>.prev``. Returns the ``.prev`` files written."""
+    file as ``<name>.prev``. Returns the ``.prev`` files written. (Any picklable object
+    goes: ``rlmrec profile`` writes its profile dicts with it too.)"""
     temps: dict[str, Path] = {}
     try:
         for fname, array in arrays.items():

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rlmrec.errors import RLMRecError
+from rlmrec.outputs import replacing
 from rlmrec.store import Store
 
 DEFAULT_SERIES = ("loss", "recall@20", "ndcg@20")
@@ -56,9 +57,10 @@ def plot_runs(store: Store, run_ids: list[int], out: Path, series: list[str] | N
         ax.axis("off")
     axes.flat[0].legend(fontsize=7)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(out)
+    try:
+        with replacing(out) as tmp:  # never a half-written image; an OS error is one line
+            out.parent.mkdir(parents=True, exist_ok=True)
+            fig.savefig(tmp)
+    finally:
+        plt.close(fig)
     return panels

@@ -103,8 +103,15 @@ def _0001_initial(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _0002_log_epochs(conn: Connection) -> None:
+    """The epoch of an epoch's or a validation's log line, so that a resumed attempt
+    can drop the lines of the epochs it redoes."""
+    conn.execute(sa.text("ALTER TABLE logs ADD COLUMN epoch INTEGER"))
+
+
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_initial", _0001_initial),
+    ("0002_log_epochs", _0002_log_epochs),
 ]
 
 _LEDGER = sa.Table(

@@ -60,6 +60,7 @@ class RunInfo:
     test_metrics: dict[str, float] | None = None
     data_root: str | None = None
     config: dict[str, Any] | None = None
+    requested_device: str | None = None  # the config's device, listed for queued and lost runs
 
     @property
     def final(self) -> bool:
@@ -91,6 +92,7 @@ class LogInfo:
     at: float
     level: str
     message: str
+    epoch: int | None = None  # on epoch and validation lines
 
 
 @dataclass(frozen=True)

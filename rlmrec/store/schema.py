@@ -103,6 +103,7 @@ class LogLine(Base):
     at: Mapped[float] = mapped_column(Float)
     level: Mapped[str] = mapped_column(String(8))
     message: Mapped[str] = mapped_column(Text)
+    epoch: Mapped[int | None] = mapped_column(Integer)  # on epoch and validation lines (0002)
 
     __table_args__ = (Index("ix_logs_run_id", "run_id", "id"),)
 
@@ -116,7 +117,7 @@ class Worker(Base):
     slots: Mapped[list[str]] = mapped_column(JSON)  # one device name per slot: "cuda:0", "cpu"
     started_at: Mapped[float] = mapped_column(Float)
     heartbeat_at: Mapped[float] = mapped_column(Float)
-    status: Mapped[str] = mapped_column(String(16))  # running | draining | stopped
+    status: Mapped[str] = mapped_column(String(16))  # running | draining | stopped | died (its process vanished)
 
 
 class Migration(Base):

@@ -12,7 +12,7 @@ import io
 import os
 import shutil
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 from rlmrec.errors import StoreError
 from rlmrec.store import engine as eng
 from rlmrec.store.migrations import migrate, pending
+from rlmrec.store.placement import fits_sql
 from rlmrec.store.records import EpochInfo, LogInfo, RunInfo, RunSpec, WorkerInfo
 
 if TYPE_CHECKING:
@@ -50,9 +51,13 @@ LOGS = cast(sa.Table, LogLine.__table__)
 USER_METRICS = cast(sa.Table, UserMetrics.__table__)
 WORKERS = cast(sa.Table, Worker.__table__)
 
+# The device a run's config asks for (claims match it to worker slots).
+_WANTED = RUNS.c.config["device"].as_string()
 # Listing columns: everything but the config (parsing 10,000 JSON configs would
-# dominate ``ls``); the lean listing also skips the other JSON columns.
-_LIST_COLUMNS = [c for c in RUNS.c if c.name not in ("config",)]
+# dominate ``ls``); the lean listing also skips the other JSON columns. The requested
+# device is read out of the config in SQL, and only for runs that wait to be claimed.
+_REQUESTED = sa.case((RUNS.c.status.in_(CLAIMABLE), _WANTED), else_=None).label("requested_device")
+_LIST_COLUMNS = [*(c for c in RUNS.c if c.name not in ("config",)), _REQUESTED]
 _LEAN_COLUMNS = [c for c in _LIST_COLUMNS if c.name not in ("tags", "valid_metrics", "test_metrics", "data_root")]
 _FIELD = {"group_name": "group"}
 
@@ -87,12 +92,26 @@ class Store:
     should point it at a path they all reach.
     """
 
-    def __init__(self, url: str | None = None, artifacts: str | Path | None = None, *, migrate_schema: bool = True):
+    def __init__(
+        self,
+        url: str | None = None,
+        artifacts: str | Path | None = None,
+        *,
+        migrate_schema: bool = True,
+        create: bool = True,
+    ):
+        """``create=False``: a SQLite file that does not exist is an error instead of a
+        new, empty store (commands that only read runs must not litter a mistyped path)."""
         self.url = eng.resolve_url(url)
         self.engine = eng.create_engine(self.url)
         self._writer = eng.writer(self.engine)
         self.backend = self.engine.dialect.name
         path = eng.sqlite_path(self.engine.url)
+        if not create and path is not None and not path.exists():
+            raise StoreError(
+                f"no run store at {path}: nothing was queued or run with it; check --db or RLMREC_DB "
+                "(rlmrec queue or rlmrec run creates a store)"
+            )
         default_artifacts = path.with_suffix("") if path is not None else Path("runs")
         self.artifacts = Path(artifacts or os.environ.get("RLMREC_ARTIFACTS") or default_artifacts)
         if migrate_schema:
@@ -138,15 +157,28 @@ class Store:
 
     # -- queueing --------------------------------------------------------------
 
-    def add_runs(self, specs: Sequence[RunSpec], *, now: float | None = None) -> list[int]:
-        """Queue ``specs`` in one transaction; returns their ids in order."""
+    def add_runs(
+        self,
+        specs: Sequence[RunSpec],
+        *,
+        now: float | None = None,
+        before_commit: Callable[[list[int]], None] | None = None,
+    ) -> list[int]:
+        """Queue ``specs`` in one transaction; returns their ids in order.
+
+        ``before_commit(ids)`` runs inside the transaction: if it raises (the command
+        could not print what it queued, say), nothing is queued.
+        """
         now = time.time() if now is None else now
         rows = [_spec_row(spec, now, QUEUED) for spec in specs]
         if not rows:
             return []
         with self._write() as conn:
             result = conn.execute(sa.insert(RUNS).returning(RUNS.c.id, sort_by_parameter_order=True), rows)
-            return [int(r) for r in result.scalars()]
+            ids = [int(r) for r in result.scalars()]
+            if before_commit is not None:
+                before_commit(ids)
+            return ids
 
     def start_direct(self, spec: RunSpec, *, host: str, pid: int, device: str) -> RunInfo:
         """Record a run that is started in this process (``rlmrec run``), not queued."""
@@ -160,12 +192,14 @@ class Store:
     # -- claiming and progress ---------------------------------------------------
 
     def claim(self, worker_id: str, host: str, pid: int, device: str) -> RunInfo | None:
-        """The next claimable run by priority (high first), then age, now ours."""
+        """The next claimable run by priority (high first), then age, that a slot on
+        ``device`` can run (see ``placement.py``), now ours."""
         now = time.time()
         with self._write() as conn:
             pick = (
                 sa.select(RUNS.c.id)
                 .where(RUNS.c.status.in_(CLAIMABLE), RUNS.c.cancel_requested.is_(False))
+                .where(fits_sql(_WANTED, device))
                 .order_by(RUNS.c.priority.desc(), RUNS.c.created_at, RUNS.c.id)
                 .limit(1)
                 .with_for_update(skip_locked=True)
@@ -192,6 +226,15 @@ class Store:
             row = conn.execute(sa.select(RUNS).where(RUNS.c.id == run_id)).one()
         return _run_info(row)
 
+    def waiting(self, slots: Sequence[str]) -> int:
+        """Claimable runs that at least one of ``slots`` could run."""
+        fitting = sa.or_(*(fits_sql(_WANTED, slot) for slot in dict.fromkeys(slots)))
+        query = sa.select(sa.func.count()).where(
+            RUNS.c.status.in_(CLAIMABLE), RUNS.c.cancel_requested.is_(False), fitting
+        )
+        with self._read() as conn:
+            return int(conn.execute(query).scalar_one())
+
     def begin_attempt(
         self, run_id: int, attempt: int, *, pid: int, code_version: str | None, resume_epoch: int | None
     ) -> None:
@@ -200,9 +243,14 @@ class Store:
         with self._write() as conn:
             self._own(conn, run_id, attempt, pid=pid, code_version=code_version, heartbeat_at=time.time())
             stale = EPOCHS.c.run_id == run_id
+            # Earlier attempts' epoch and validation lines past the checkpoint: redone now,
+            # so ``rlmrec logs`` lists each epoch once (their error lines stay).
+            stale_lines = (LOGS.c.run_id == run_id) & LOGS.c.epoch.is_not(None) & (LOGS.c.attempt < attempt)
             if resume_epoch is not None:
                 stale &= EPOCHS.c.epoch > resume_epoch
+                stale_lines &= LOGS.c.epoch > resume_epoch
             conn.execute(sa.delete(EPOCHS).where(stale))
+            conn.execute(sa.delete(LOGS).where(stale_lines))
             if resume_epoch is None:
                 conn.execute(
                     sa.update(RUNS)
@@ -240,7 +288,7 @@ class Store:
             conn.execute(sa.delete(EPOCHS).where(EPOCHS.c.run_id == run_id, EPOCHS.c.epoch == epoch))
             conn.execute(sa.insert(EPOCHS), row)
             if message is not None:
-                _log(conn, run_id, attempt, message)
+                _log(conn, run_id, attempt, message, epoch=epoch)
 
     def record_eval(
         self,
@@ -264,7 +312,7 @@ class Store:
                 .values(valid=metrics, valid_seconds=seconds)
             )
             if message is not None:
-                _log(conn, run_id, attempt, message)
+                _log(conn, run_id, attempt, message, epoch=epoch)
 
     def heartbeat(self, run_id: int, attempt: int) -> bool:
         """Refresh the heartbeat; True when a cancel was requested."""
@@ -343,6 +391,29 @@ class Store:
             if self.mark_lost(run_id, attempt, reason, max_attempts=max_attempts):
                 lost.append(run_id)
         return lost
+
+    def reap_workers(self, *, host: str, alive: Callable[[int], bool]) -> list[str]:
+        """Mark ``died`` the workers on ``host`` whose process ``alive`` says is gone (a
+        kill -9 leaves no ``stopped``): at once, not once their heartbeat is stale."""
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(WORKERS.c.id, WORKERS.c.pid).where(
+                    WORKERS.c.host == host, WORKERS.c.status.not_in(WORKER_ENDED)
+                )
+            ).all()
+        dead = [worker_id for worker_id, pid in rows if not alive(pid)]
+        if dead:
+            with self._write() as conn:
+                conn.execute(sa.update(WORKERS).where(WORKERS.c.id.in_(dead)).values(status="died"))
+        return dead
+
+    def orphans(self, *, stale_after: float = 120.0) -> list[int]:
+        """Running runs claimed by a worker that is no longer live (died, stopped or
+        silent): their process outlived it, or is about to be reaped as lost."""
+        live = {w.id for w in self.workers(stale_after=stale_after)}
+        with self._read() as conn:
+            rows = conn.execute(sa.select(RUNS.c.id, RUNS.c.worker_id).where(RUNS.c.status == RUNNING)).all()
+        return [run_id for run_id, worker_id in rows if worker_id is not None and worker_id not in live]
 
     # -- steering ----------------------------------------------------------------
 
@@ -528,10 +599,12 @@ class Store:
         for row in rows:
             info = WorkerInfo(**row._mapping, runs=runs.get(row.id, []))
             silent = now - info.heartbeat_at > stale_after
-            if include_stopped or (info.status != "stopped" and not silent):
+            if include_stopped or (info.status not in WORKER_ENDED and not silent):
                 out.append(info)
         return out
 
+
+WORKER_ENDED = ("stopped", "died")  # a worker's last status: it shut down, or its process vanished
 
 _FRESH: dict[str, Any] = {
     "status": QUEUED,
@@ -550,8 +623,11 @@ _FRESH: dict[str, Any] = {
 }
 
 
-def _log(conn: Connection, run_id: int, attempt: int, message: str, level: str = "info") -> None:
-    row = {"run_id": run_id, "attempt": attempt, "at": time.time(), "level": level, "message": message}
+def _log(
+    conn: Connection, run_id: int, attempt: int, message: str, level: str = "info", *, epoch: int | None = None
+) -> None:
+    """``epoch``: set on an epoch's or a validation's line, which a resume may redo."""
+    row = {"run_id": run_id, "attempt": attempt, "at": time.time(), "level": level, "message": message, "epoch": epoch}
     conn.execute(sa.insert(LOGS), row)
 
 

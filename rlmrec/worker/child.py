@@ -1,11 +1,16 @@
 """``python -m rlmrec.worker.child --artifacts DIR RUN_ID ATTEMPT``, the store URL in
 ``RLMREC_DB``: one claimed run in its own process (own CUDA context, own crash
 domain). The worker relays its shutdown as SIGTERM, which stops the run at the
-next batch."""
+next batch. If the worker dies (kill -9, out of memory), the child dies too,
+instead of training on unsupervised: the run is then lost like any crash, and the
+next worker resumes it from its checkpoint."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
+import ctypes.util
 import os
 import signal
 import sys
@@ -14,9 +19,24 @@ from rlmrec.store import Store, Superseded
 from rlmrec.worker.execute import Heartbeat, execute
 
 EXIT_RECORDED, EXIT_SUPERSEDED, EXIT_ERROR = 0, 3, 1
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def die_with(parent: int) -> None:
+    """SIGKILL this process when ``parent`` (the worker) dies: Linux's parent-death
+    signal. Elsewhere, the heartbeat's watch on the parent pid does it within a beat."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the worker died before the signal was armed
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def main(argv: list[str] | None = None) -> int:
+    worker = int(os.environ.get("RLMREC_WORKER_PID") or 0) or None
+    if worker is not None:  # first: before seconds of imports the worker might not outlive
+        die_with(worker)
     parser = argparse.ArgumentParser(prog="rlmrec.worker.child")
     parser.add_argument("--db", default=None, help="store URL [default: RLMREC_DB]")
     parser.add_argument("--artifacts", required=True)
@@ -32,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     run = store.get(args.run_id)
     if run.attempt != args.attempt:
         return EXIT_SUPERSEDED
-    beat = Heartbeat(store, run.id, run.attempt)
+    beat = Heartbeat(store, run.id, run.attempt, parent=worker)
     signal.signal(signal.SIGTERM, lambda *_: beat.request_stop("stopped: the worker shut down"))
     try:
         status = execute(store, run, beat=beat).status

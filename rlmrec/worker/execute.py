@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import subprocess
 import threading
 import traceback
@@ -33,6 +34,15 @@ if TYPE_CHECKING:
 HEARTBEAT_S = float(os.environ.get("RLMREC_HEARTBEAT_S", "5"))
 CHECKPOINT = "state.pt"
 _IDENTITY = ("model", "variant", "dataset")
+
+
+def visible_device(wanted: str, slot: str | None, visible: str | None) -> str:
+    """The device a child uses for a run that asks for ``wanted``: the worker shows it
+    only its slot's GPU (``CUDA_VISIBLE_DEVICES=N``), where that GPU is ``cuda:0``, so a
+    run pinned to ``cuda:N`` (or asking for any GPU) runs on plain ``cuda``."""
+    if slot is None or visible is None or not slot.startswith("cuda:") or slot.split(":", 1)[1] != visible:
+        return wanted
+    return "cuda" if wanted.startswith("cuda") else wanted
 
 
 def config_of(run: RunInfo) -> RunConfig:
@@ -67,11 +77,16 @@ def code_version() -> str:
 
 class Heartbeat(threading.Thread):
     """Refreshes the run's heartbeat; sets ``stop`` on a cancel request, a SIGTERM
-    relayed by the worker, or when the run was taken from this attempt."""
+    relayed by the worker, or when the run was taken from this attempt. ``parent``:
+    the worker's pid; should it die, this process is killed (where Linux's
+    parent-death signal did not already do it), leaving the run to be reaped as lost."""
 
-    def __init__(self, store: Store, run_id: int, attempt: int, interval: float = HEARTBEAT_S) -> None:
+    def __init__(
+        self, store: Store, run_id: int, attempt: int, interval: float = HEARTBEAT_S, *, parent: int | None = None
+    ) -> None:
         super().__init__(name=f"heartbeat-{run_id}", daemon=True)
         self.store, self.run_id, self.attempt, self.interval = store, run_id, attempt, interval
+        self.parent = parent
         self.stop = threading.Event()
         self.reason = "cancelled"
         self.superseded = False
@@ -83,6 +98,8 @@ class Heartbeat(threading.Thread):
 
     def run(self) -> None:
         while not self._done.wait(self.interval):
+            if self.parent is not None and os.getppid() != self.parent:  # orphaned: the worker died
+                os.kill(os.getpid(), signal.SIGKILL)
             try:
                 if self.store.heartbeat(self.run_id, self.attempt):
                     self.request_stop("cancelled by request (rlmrec cancel)")
@@ -142,6 +159,7 @@ def execute(
     beat.start()
     try:
         cfg = config_of(run)
+        cfg.train.device = visible_device(cfg.train.device, run.device, os.environ.get("CUDA_VISIBLE_DEVICES"))
         if dataset is None:
             dataset = load_dataset(run.dataset, os.environ.get("RLMREC_DATA") or run.data_root)
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,9 @@
 Shutdown: the first SIGINT/SIGTERM stops claiming and lets running runs finish;
 the second relays SIGTERM to the children, which stop at the next batch and
 record themselves cancelled. Children run in their own session, so a Ctrl-C in
-the worker's terminal reaches the worker only.
+the worker's terminal reaches the worker only; a worker that dies (kill -9) takes
+its children with it (see ``child.py``), and the next worker on the host marks it
+died and its runs lost at once, then resumes them.
 """
 
 from __future__ import annotations
@@ -16,19 +18,28 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 
 from rlmrec.store import RUNNING, RunInfo, Store
+from rlmrec.worker.execute import CHECKPOINT
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host still runs. A zombie does not: an orphan
+    that exited stays one where PID 1 never reaps (many containers), and signal 0
+    still reaches it."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
+        pass  # another user's process: it exists
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # no /proc (not Linux), or it just went away
         return True
-    return True
+    return stat.rpartition(")")[2].split()[:1] not in (["Z"], ["X"])  # the state follows "(comm)"
 
 
 @dataclass
@@ -58,6 +69,7 @@ class Worker:
         self.claimed = 0
         self.signals = 0
         self._last_reap = 0.0
+        self._orphans_seen: set[int] = set()
 
     # -- signals ---------------------------------------------------------------
 
@@ -86,7 +98,8 @@ class Worker:
                 self._reap()
                 if not self.draining:
                     self._fill()
-                if not self.children and (self.draining or (self.options.until_empty and not self._queued())):
+                if not self.children and (self.draining or (self.options.until_empty and self._nothing_left())):
+                    self._say_unrunnable()
                     break
                 self.store.worker_beat(self.id, "draining" if self.draining else "running")
                 time.sleep(self.options.poll_s)
@@ -98,9 +111,26 @@ class Worker:
                 signal.signal(s, handler)
         return 0
 
+    def _nothing_left(self) -> bool:
+        """Nothing this worker can run waits, and no run is running without its worker
+        (a process that outlived a dead worker: it ends, or is reaped and resumed here)."""
+        if self._queued():
+            return False
+        orphans = self.store.orphans(stale_after=self.options.stale_after_s)
+        for run_id in sorted(set(orphans) - self._orphans_seen):
+            self.say(f"run {run_id} runs without its worker (it died); waiting for it to end or to resume it")
+        self._orphans_seen |= set(orphans)
+        return not orphans
+
     def _queued(self) -> bool:
+        """Runs wait that this worker's slots can run (not those that need another device)."""
+        return self.store.waiting(self.options.slots) > 0
+
+    def _say_unrunnable(self) -> None:
         counts = self.store.counts()
-        return bool(counts.get("queued") or counts.get("lost"))
+        left = (counts.get("queued") or 0) + (counts.get("lost") or 0) - self.store.waiting(self.options.slots)
+        if left > 0:
+            self.say(f"{left} queued run(s) need a device this worker lacks (rlmrec ls says which)")
 
     def _fill(self) -> None:
         for slot, device in enumerate(self.options.slots):
@@ -111,7 +141,8 @@ class Worker:
                 return
             self.claimed += 1
             self.children[slot] = _Child(run, slot, self._spawn(run, device))
-            resumed = " (resuming)" if run.attempt > 1 else ""
+            # A retry starts afresh (its checkpoint was removed); only a checkpoint means resuming.
+            resumed = " (resuming from its checkpoint)" if (self.store.run_dir(run.id) / CHECKPOINT).exists() else ""
             self.say(
                 f"run {run.id}: {run.model}/{run.variant} on {run.dataset}, seed {run.seed}, "
                 f"attempt {run.attempt}{resumed} -> {device}"
@@ -120,6 +151,7 @@ class Worker:
     def _spawn(self, run: RunInfo, device: str) -> subprocess.Popen[bytes]:
         env = dict(os.environ)
         env["RLMREC_HEARTBEAT_S"] = str(self.options.heartbeat_s)
+        env["RLMREC_WORKER_PID"] = str(os.getpid())  # the child dies with this process
         if device == "cpu":
             env["CUDA_VISIBLE_DEVICES"] = ""  # a CPU slot never touches a GPU
             cpu_slots = self.options.slots.count("cpu")
@@ -156,10 +188,14 @@ class Worker:
             self.say(f"run {run.id}: {run.status}" + (f" ({result})" if result else ""))
 
     def _reap(self) -> None:
+        """Every poll (two small queries): workers of this host whose process is gone
+        are marked died, and runs whose process is gone or whose heartbeat stopped, lost."""
         now = time.time()
-        if now - self._last_reap < max(self.options.poll_s, 5.0):
+        if now - self._last_reap < self.options.poll_s:
             return
         self._last_reap = now
+        for worker_id in self.store.reap_workers(host=self.host, alive=pid_alive):
+            self.say(f"worker {worker_id} is gone (its process died); marked died")
         mine = {child.process.pid for child in self.children.values()}
         for run_id in self.store.reap(
             stale_after=self.options.stale_after_s,

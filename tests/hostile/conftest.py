@@ -27,3 +27,8 @@ def cli(root: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
         return runner.invoke(app, [str(a) for a in args])
 
     return invoke
+
+
+# Every store test here runs on SQLite and, when a server answers, PostgreSQL: the
+# fixtures of tests/store/conftest.py, shared rather than copied.
+from store.conftest import pg_url, store_url  # noqa: E402, F401

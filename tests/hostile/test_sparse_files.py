@@ -192,7 +192,7 @@ def test_worker_records_the_run_failed_with_the_line(cli: Invoke, root: Path) ->
 
     write_dataset(root, "bad")
     store = Store()
-    [run_id] = store.add_runs(plan(Submission("lightgcn", "base", "bad", epochs=1)))
+    [run_id] = store.add_runs(plan(Submission("lightgcn", "base", "bad", epochs=1, overrides=["topk=5"])))
     (root / "bad" / "trn_mat.pkl").write_bytes(CASES["very negative row"][0])
     result = cli("worker", "--gpus", "none", "--until-empty")
     assert result.exit_code == 0, result.output

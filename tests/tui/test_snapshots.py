@@ -41,7 +41,8 @@ def test_detail_screen(snap_compare: Any, dash: Dash) -> None:
 
     async def open_running(pilot: Pilot[Any]) -> None:
         pilot.app.open_detail(ids["running"])  # type: ignore[attr-defined]
-        await until(pilot, lambda: "valid 6" in str(pilot.app.screen.query_one("#log").lines[-1].text))
+        # lines[-1:]: the log may still be empty on the first look
+        await until(pilot, lambda: any("valid 6" in str(x.text) for x in pilot.app.screen.query_one("#log").lines[-1:]))
 
     assert snap_compare(make_app(store), terminal_size=(120, 48), run_before=_loaded(open_running))
 

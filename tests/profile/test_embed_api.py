@@ -1,0 +1,76 @@
+"""``rlmrec embed --base-url``: profiles -> embeddings through an OpenAI-compatible
+server, batched, retried, and cached (a rerun sends nothing)."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+from profile_fakes import N_ITEMS, N_USERS, SECRET
+
+from rlmrec.data import load_folder
+from rlmrec.profile.cache import CACHE_FILE
+
+
+def _profiles(folder: Path, n: int, what: str, same: bool = False) -> None:
+    data = {i: {"profile": f"{what} {0 if same else i} profile", "reasoning": "r"} for i in range(n)}
+    (folder / f"{'usr' if what == 'user' else 'itm'}_prf.pkl").write_bytes(pickle.dumps(data))
+
+
+def _embeddings(llm) -> list[dict]:
+    return [r for r in llm.requests if r["path"].endswith("/embeddings")]
+
+
+def test_embed_through_a_server_batched_and_cached(cli, llm, dataset: Path) -> None:
+    _profiles(dataset, N_USERS, "user")
+    _profiles(dataset, N_ITEMS, "item")
+    args = ["embed", "shop", "--base-url", llm.url, "--model", "fake-embed", "--batch-size", "4"]
+    result = cli(*args)
+    assert result.exit_code == 0, result.output
+    sent = _embeddings(llm)
+    assert sorted(len(r["body"]["input"]) for r in sent) == [2, 4, 4, 4]  # 14 distinct texts, 4 a request
+    assert all(r["body"]["model"] == "fake-embed" and r["body"]["encoding_format"] == "float" for r in sent)
+    ds = load_folder(dataset)
+    assert ds.user_emb is not None and ds.item_emb is not None and ds.user_emb.shape == (N_USERS, 8)
+    np.testing.assert_allclose(np.linalg.norm(ds.item_emb, axis=1), 1.0, rtol=1e-5)
+    assert "with fake-embed on http://127.0.0.1" in result.output
+
+    again = cli(*args, "--no-normalize")
+    assert again.exit_code == 0 and len(_embeddings(llm)) == 4  # all from the cache
+    raw = load_folder(dataset).user_emb
+    assert raw is not None and not np.allclose(np.linalg.norm(raw, axis=1), 1.0)
+    assert SECRET.encode() not in b"".join(p.read_bytes() for p in dataset.glob(CACHE_FILE + "*"))
+
+
+def test_identical_texts_are_sent_once_and_errors_are_retried(cli, llm, dataset: Path, monkeypatch) -> None:
+    _profiles(dataset, N_USERS, "user", same=True)
+    _profiles(dataset, N_ITEMS, "item", same=True)
+    calls = {"n": 0}
+    real = llm.server.RequestHandlerClass.do_POST
+
+    def flaky(handler) -> None:  # the first embeddings request gets a 503
+        if handler.path.endswith("/embeddings") and calls["n"] == 0:
+            calls["n"] += 1
+            handler.rfile.read(int(handler.headers.get("Content-Length", 0)))
+            handler._send(503, {"error": {"message": "busy"}})
+            return
+        real(handler)
+
+    monkeypatch.setattr(llm.server.RequestHandlerClass, "do_POST", flaky)
+    result = cli("embed", "shop", "--base-url", llm.url, "--model", "fake-embed")
+    assert result.exit_code == 0, result.output
+    (sent,) = _embeddings(llm)
+    assert calls["n"] == 1  # the 503 came first, then this retry
+    assert sorted(sent["body"]["input"]) == ["item 0 profile", "user 0 profile"]
+    ds = load_folder(dataset)
+    assert ds.user_emb is not None and np.allclose(ds.user_emb, ds.user_emb[0])
+
+
+def test_embed_api_errors_are_one_line(cli, llm, dataset: Path, closed_port: str, one_line_error) -> None:
+    _profiles(dataset, N_USERS, "user")
+    _profiles(dataset, N_ITEMS, "item")
+    one_line_error(cli("embed", "shop", "--base-url", closed_port), f"cannot reach {closed_port}")
+    # The paper's model is the default; this server does not list it.
+    one_line_error(cli("embed", "shop", "--base-url", llm.url), "unknown model 'text-embedding-ada-002'")
+    assert not (dataset / "usr_emb_np.pkl").exists()
