@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -10,6 +11,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
@@ -82,6 +84,8 @@ class RunsScreen(Screen[None]):
             table.add_column(name, key=name)  # re-created with widths on every refresh
         self.query_one("#filter", Input).display = False
         table.focus()
+        if self.runs:  # loaded before this screen was composed
+            self.refresh_table()
 
     # -- data ---------------------------------------------------------------
 
@@ -91,7 +95,9 @@ class RunsScreen(Screen[None]):
 
     def show_runs(self, runs: list[RunInfo]) -> None:
         self.runs = runs
-        self.refresh_table()
+        # Not composed yet (on_mount shows them), or being torn down as the app exits.
+        with contextlib.suppress(NoMatches):
+            self.refresh_table()
 
     def refresh_table(self) -> None:
         table = self.query_one("#runs", DataTable)

@@ -109,9 +109,16 @@ def _0002_log_epochs(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE logs ADD COLUMN epoch INTEGER"))
 
 
+def _0003_retried_after(conn: Connection) -> None:
+    """The attempt count at the last ``retry``, so a retried run gets ``--max-attempts``
+    afresh (attempt numbers keep growing: they tell attempts apart in the logs)."""
+    conn.execute(sa.text("ALTER TABLE runs ADD COLUMN retried_after INTEGER NOT NULL DEFAULT 0"))
+
+
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_initial", _0001_initial),
     ("0002_log_epochs", _0002_log_epochs),
+    ("0003_retried_after", _0003_retried_after),
 ]
 
 _LEDGER = sa.Table(

@@ -61,6 +61,7 @@ class RunInfo:
     data_root: str | None = None
     config: dict[str, Any] | None = None
     requested_device: str | None = None  # the config's device, listed for queued and lost runs
+    retried_after: int = 0  # attempts before the last retry
 
     @property
     def final(self) -> bool:

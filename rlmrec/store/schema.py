@@ -10,7 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Run states. "lost": its worker or child died without reporting; lost runs are
@@ -61,6 +73,8 @@ class Run(Base):
     test_value: Mapped[float | None] = mapped_column(Float)  # test selection metric
     test_metrics: Mapped[dict[str, float] | None] = mapped_column(JSON)
     seconds: Mapped[float | None] = mapped_column(Float)  # training wall time over all attempts
+    # Attempts before the last retry: --max-attempts counts from there (0003).
+    retried_after: Mapped[int] = mapped_column(Integer, server_default=text("0"))
 
     __table_args__ = (
         # The claim query: claimable runs by priority, then age.

@@ -356,9 +356,11 @@ class Store:
         checkpoint) while attempts remain; failed after ``max_attempts``. Returns the
         new status, or None if the attempt had already ended."""
         with self._write() as conn:
-            gone = attempt >= max_attempts
+            before = conn.execute(sa.select(RUNS.c.retried_after).where(RUNS.c.id == run_id)).scalar() or 0
+            tries = attempt - before  # since the run last started afresh (a retry)
+            gone = tries >= max_attempts
             status = FAILED if gone else LOST
-            error = f"{reason}; gave up after {attempt} attempts" if gone else reason
+            error = f"{reason}; gave up after {tries} attempts" if gone else reason
             values: dict[str, Any] = {"status": status, "error": error, "finished_at": time.time()}
             done = conn.execute(
                 sa.update(RUNS)
@@ -370,9 +372,15 @@ class Store:
             _log(conn, run_id, attempt, error, "error")
         return status
 
-    def reap(self, *, stale_after: float, host: str, alive: Any, max_attempts: int = 3) -> list[int]:
+    def reap(
+        self, *, stale_after: float, host: str, alive: Any, max_attempts: int = 3, watched: Iterable[int] = ()
+    ) -> list[int]:
         """Mark lost every running run whose heartbeat is older than ``stale_after``
-        seconds, or that runs on ``host`` under a pid for which ``alive(pid)`` is False."""
+        seconds, or that runs on ``host`` under a pid for which ``alive(pid)`` is False.
+        ``watched``: run ids the caller supervises itself (a worker, its children's
+        runs: it sees them exit), left alone; a child still importing torch on a busy
+        machine may not have beaten yet."""
+        watched = set(watched)
         now = time.time()
         with self._read() as conn:
             rows = conn.execute(
@@ -382,6 +390,8 @@ class Store:
             ).all()
         lost = []
         for run_id, attempt, run_host, pid, beat in rows:
+            if run_id in watched:
+                continue
             if beat is not None and now - beat > stale_after:
                 reason = f"no heartbeat for {now - beat:.0f} s (worker or host died?)"
             elif run_host == host and pid is not None and not alive(pid):
@@ -444,7 +454,7 @@ class Store:
                     continue
                 conn.execute(sa.delete(EPOCHS).where(EPOCHS.c.run_id == run_id))
                 conn.execute(sa.delete(USER_METRICS).where(USER_METRICS.c.run_id == run_id))
-                conn.execute(sa.update(RUNS).where(RUNS.c.id == run_id).values(**_FRESH))
+                conn.execute(sa.update(RUNS).where(RUNS.c.id == run_id).values(**_FRESH, retried_after=RUNS.c.attempt))
                 out[run_id] = "queued"
         for run_id, what in out.items():
             if what == "queued":

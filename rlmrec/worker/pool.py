@@ -202,5 +202,6 @@ class Worker:
             host=self.host,
             alive=lambda pid: pid in mine or pid_alive(pid),
             max_attempts=self.options.max_attempts,
+            watched=[child.run.id for child in self.children.values()],
         ):
             self.say(f"run {run_id}: its process is gone; marked lost, will resume")

@@ -152,3 +152,15 @@ def test_epochs_redone_after_a_resume_are_logged_once(cli: Invoke, store_url: st
     kept = 6 if checkpoint is not None else 0  # attempt 1's lines of epochs 0-3 (and validations 0, 3)
     assert [line.split()[0] for line in epoch_lines] == ["[1]"] * kept + ["[2]"] * (len(epoch_lines) - kept)
     assert any("[1] child process killed by signal 9" in line for line in lines)  # what happened stays
+
+
+def test_a_retried_run_gets_max_attempts_afresh(store_url: str, tmp_path: Path) -> None:
+    """A retry starts afresh: its first loss is a loss to resume from, not the 4th of 3."""
+    store = Store(store_url, tmp_path / "runs")
+    store.add_runs([RunSpec("lightgcn", "base", "demo", 2023, {"model": "lightgcn"})])
+    _fail_and_retry(store, 3)
+    for expected in ("lost", "lost", "failed"):
+        run = store.claim("w", "h", 1, "cpu")
+        assert run is not None
+        assert store.mark_lost(run.id, run.attempt, "killed", max_attempts=3) == expected, run.attempt
+    assert store.get(1).error == "killed; gave up after 3 attempts"
