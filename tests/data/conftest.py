@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from cli_checks import one_line_error
 from rlmrec.cli.main import app
 from typer.testing import CliRunner, Result
 
@@ -95,19 +96,6 @@ def cli(root: Path, monkeypatch: pytest.MonkeyPatch) -> Invoke:
     return invoke
 
 
-def _one_line_error(result: Result, *fragments: str) -> str:
-    """Exit status 1, nothing escaped, and exactly one stderr line, ``error: ...``."""
-    assert result.exit_code == 1, (result.exit_code, result.output)
-    assert isinstance(result.exception, SystemExit), result.exception
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, lines
-    assert lines[0].startswith("error: "), lines
-    assert "Traceback" not in result.output
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    return lines[0]
-
-
-@pytest.fixture
-def one_line_error() -> Callable[..., str]:
-    return _one_line_error
+@pytest.fixture(name="one_line_error")
+def _one_line_error() -> Callable[..., str]:
+    return one_line_error

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from typer.testing import Result
 
 SHAPE = (4, 5)
 # 4 users x 5 items, every user and item in training, splits disjoint.
@@ -65,15 +64,3 @@ def write_dataset(root: Path, name: str, *, embeddings: bool = True, **files: ob
         if obj is not None:
             (folder / f"{stem}.pkl").write_bytes(obj if isinstance(obj, bytes) else pickle.dumps(obj))
     return folder
-
-
-def one_line_error(result: Result, *fragments: str) -> str:
-    """Exit status 1, no traceback, exactly one stderr line ``error: ...`` with ``fragments``."""
-    assert result.exit_code == 1, (result.exit_code, result.output)
-    assert isinstance(result.exception, SystemExit), result.exception
-    assert "Traceback" not in result.output
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), lines
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    return lines[0]

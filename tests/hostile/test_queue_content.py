@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hostile.crafted import SHAPE, coo_state, one_line_error, pickled, write_dataset
+from cli_checks import one_line_error
+from hostile.crafted import SHAPE, coo_state, pickled, write_dataset
 from typer.testing import Result
 
 from rlmrec.errors import RLMRecError

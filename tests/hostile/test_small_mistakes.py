@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hostile.crafted import one_line_error
+from cli_checks import one_line_error
 from typer.testing import Result
 
 from rlmrec.store import RunInfo, RunSpec, Store

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hostile.crafted import coo_state, csr_state, one_line_error, pickled, raw_sparse, write_dataset
+from cli_checks import one_line_error
+from hostile.crafted import coo_state, csr_state, pickled, raw_sparse, write_dataset
 from typer.testing import Result
 
 from rlmrec.data.safe_pickle import safe_load

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hostile.crafted import one_line_error, write_dataset
+from cli_checks import one_line_error
+from hostile.crafted import write_dataset
 from typer.testing import Result
 
 from rlmrec.config import resolve_config

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from cli_checks import one_line_error
 from profile_fakes import SECRET, FakeLLM, write_dataset
 from rlmrec.cli.main import app
 from typer.testing import CliRunner, Result
@@ -69,19 +70,6 @@ def cli(root: Path, monkeypatch: pytest.MonkeyPatch) -> Invoke:
         return runner.invoke(app, list(args))
 
     return invoke
-
-
-def one_line_error(result: Result, *fragments: str) -> str:
-    """Exit status 1, no traceback, and exactly one stderr line, ``error: ...``."""
-    assert result.exit_code == 1, (result.exit_code, result.output)
-    assert isinstance(result.exception, SystemExit), result.exception
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, lines
-    assert lines[0].startswith("error: "), lines
-    assert "Traceback" not in result.output
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    return lines[0]
 
 
 @pytest.fixture(name="one_line_error")
