@@ -26,7 +26,7 @@ def _write(text: str, out: Path | None) -> None:
         raise RLMRecError(f"--out {out}: folder {out.parent} does not exist")
     with replacing(out) as tmp:  # never a half-written report; an OS error is one line
         tmp.write_text(text)
-    Console(stderr=True).print(f"wrote {escape(str(out))}", highlight=False)
+    Console(stderr=True).print(f"wrote {escape(str(out))}", highlight=False, soft_wrap=True)
 
 
 def report(
@@ -133,4 +133,6 @@ def plot(
         panels = plot_runs(store, runs, out, split_list([metric]))
     except RLMRecError as error:
         raise fail(error) from None
-    Console(stderr=True).print(f"wrote {escape(str(out))} ({escape(', '.join(panels))})", highlight=False)
+    Console(stderr=True).print(
+        f"wrote {escape(str(out))} ({escape(', '.join(panels))})", highlight=False, soft_wrap=True
+    )
