@@ -3,7 +3,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from typer.testing import Result
+
+# What the ``cli`` fixture (tests/conftest.py) returns.
+Invoke = Callable[..., Result]
 
 
 def one_line_error(result: Result, *fragments: str) -> str:

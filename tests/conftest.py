@@ -1,14 +1,47 @@
 """Suite-wide: no test writes a run store or run files into the working folder
-(``rlmrec run`` records into ``./runs.db`` by default)."""
+(``rlmrec run`` records into ``./runs.db`` by default), and the CLI fixtures the data,
+profile and hostile tests share: a private data root, the CLI pointed at it, and the
+one-line error check."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from cli_checks import one_line_error
+from typer.testing import CliRunner, Result
+
+Invoke = Callable[..., Result]
 
 
 @pytest.fixture(autouse=True)
 def _private_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RLMREC_DB", f"sqlite:///{tmp_path / 'runs.db'}")
     monkeypatch.setenv("RLMREC_ARTIFACTS", str(tmp_path / "runs"))
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def cli(root: Path, monkeypatch: pytest.MonkeyPatch) -> Invoke:
+    """``cli("data", "ls")``: the rlmrec CLI with the data root set to ``root``."""
+    from rlmrec.cli.main import app  # not at collection time: most tests never need it
+
+    monkeypatch.setenv("RLMREC_DATA", str(root))
+    monkeypatch.delenv("RLMREC_DATA_URL", raising=False)
+    runner = CliRunner()
+
+    def invoke(*args: Any) -> Result:
+        return runner.invoke(app, [str(a) for a in args])
+
+    return invoke
+
+
+@pytest.fixture(name="one_line_error")
+def _one_line_error() -> Callable[..., str]:
+    return one_line_error

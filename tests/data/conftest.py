@@ -4,16 +4,12 @@ and the one-line error contract."""
 from __future__ import annotations
 
 import pickle
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from cli_checks import one_line_error
-from rlmrec.cli.main import app
-from typer.testing import CliRunner, Result
 
 SHAPE = (4, 5)
 
@@ -71,31 +67,5 @@ class Toy:
 
 
 @pytest.fixture
-def root(tmp_path: Path) -> Path:
-    return tmp_path / "data"
-
-
-@pytest.fixture
 def toy(root: Path) -> Toy:
     return Toy(root)
-
-
-Invoke = Callable[..., Result]
-
-
-@pytest.fixture
-def cli(root: Path, monkeypatch: pytest.MonkeyPatch) -> Invoke:
-    """``cli("data", "ls")``: the rlmrec CLI with the data root set to ``root``."""
-    monkeypatch.setenv("RLMREC_DATA", str(root))
-    monkeypatch.delenv("RLMREC_DATA_URL", raising=False)
-    runner = CliRunner()
-
-    def invoke(*args: str) -> Result:
-        return runner.invoke(app, list(args))
-
-    return invoke
-
-
-@pytest.fixture(name="one_line_error")
-def _one_line_error() -> Callable[..., str]:
-    return one_line_error

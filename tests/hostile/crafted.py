@@ -64,3 +64,25 @@ def write_dataset(root: Path, name: str, *, embeddings: bool = True, **files: ob
         if obj is not None:
             (folder / f"{stem}.pkl").write_bytes(obj if isinstance(obj, bytes) else pickle.dumps(obj))
     return folder
+
+
+# A stray closing tag (MarkupError) and an opening one (silently styled).
+MARKUP = "a[/]b[bold]c"
+
+
+def fill_with_markup(store: Any, augmentations: tuple[str, str]) -> Any:
+    """Two runs with markup in group, tags, note and one config value each; the first
+    claimed by a worker whose id holds markup and failed with markup in its log and
+    error; the second left queued."""
+    from rlmrec.store import RunSpec
+
+    for value in augmentations:
+        config = {"model": "lightgcn", "epochs": 3, "lr": 0.001, "augmentation": value}
+        store.add_runs([RunSpec("lightgcn", "base", "demo", 2023, config, group=MARKUP, tags=(MARKUP,), note=MARKUP)])
+    run = store.claim(f"host{MARKUP}:1:0", "host", 1, "cpu")
+    assert run is not None
+    store.begin_attempt(run.id, run.attempt, pid=1, code_version="git:abc", resume_epoch=None)
+    store.record_epoch(run.id, run.attempt, 0, {"bpr": 0.5}, 1.0, 1.0, f"epoch 0 {MARKUP}")
+    store.finish(run.id, run.attempt, "failed", error=f"DataError: {MARKUP}")
+    store.register_worker(f"host{MARKUP}:1:0", f"host{MARKUP}", 1, ["cpu"])
+    return store

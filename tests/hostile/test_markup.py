@@ -7,18 +7,15 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import scipy.sparse as sp
-from hostile.crafted import coo_state, pickled, write_dataset
+from cli_checks import Invoke
+from hostile.crafted import MARKUP, coo_state, fill_with_markup, pickled, write_dataset
 from typer.testing import Result
 
 from rlmrec.store import RunSpec, Store
-
-Invoke = Callable[..., Result]
-MARKUP = "a[/]b[bold]c"  # a stray closing tag (MarkupError) and an opening one (silently styled)
 
 
 def _ok(result: Result) -> Result:
@@ -38,17 +35,7 @@ def test_queue_takes_markup_literally(cli: Invoke, option: str) -> None:
 def _store_with_markup() -> Store:
     """Run 1 failed with an error holding markup; run 2 queued; both with markup in
     group, tags and note; a worker whose id holds markup."""
-    store = Store()
-    config = {"model": "lightgcn", "epochs": 3, "lr": 0.001, "augmentation": MARKUP}
-    spec = RunSpec("lightgcn", "base", "demo", 2023, config, group=MARKUP, tags=(MARKUP,), note=MARKUP)
-    store.add_runs([spec, spec])
-    run = store.claim(f"host{MARKUP}:1:0", "host", 1, "cpu")
-    assert run is not None
-    store.begin_attempt(run.id, run.attempt, pid=1, code_version="git:abc", resume_epoch=None)
-    store.record_epoch(run.id, run.attempt, 0, {"bpr": 0.5}, 1.0, 1.0, f"epoch 0 {MARKUP}")
-    store.finish(run.id, run.attempt, "failed", error=f"DataError: {MARKUP}")
-    store.register_worker(f"host{MARKUP}:1:0", f"host{MARKUP}", 1, ["cpu"])
-    return store
+    return fill_with_markup(Store(), (MARKUP, MARKUP))
 
 
 def test_show_ls_logs_workers_print_markup_literally(cli: Invoke) -> None:

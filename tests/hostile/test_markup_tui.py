@@ -8,15 +8,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hostile.crafted import MARKUP, fill_with_markup
 from rlmrec.tui.app import RLMRecApp
 from rlmrec.tui.compare import CompareScreen
 from rlmrec.tui.detail import DetailScreen
 from rlmrec.tui.screens import QueueScreen, WorkersScreen
 from textual.widgets import DataTable, Input, RichLog, Static
 
-from rlmrec.store import RunSpec, Store
+from rlmrec.store import Store
 
-MARKUP = "a[/]b[bold]c"
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
@@ -25,16 +25,7 @@ def store(tmp_path: Path) -> Store:
     """Under a folder named ``[``: the store's own path spells ``[/]``."""
     (tmp_path / "[").mkdir()
     store = Store(f"sqlite:///{tmp_path / '[' / ']runs.db'}", tmp_path / "runs")
-    for value in (MARKUP, "plain"):
-        config = {"model": "lightgcn", "epochs": 3, "lr": 0.001, "augmentation": value}
-        store.add_runs([RunSpec("lightgcn", "base", "demo", 2023, config, group=MARKUP, tags=(MARKUP,), note=MARKUP)])
-    run = store.claim(f"host{MARKUP}:1:0", "host", 1, "cpu")
-    assert run is not None
-    store.begin_attempt(run.id, run.attempt, pid=1, code_version="git:abc", resume_epoch=None)
-    store.record_epoch(run.id, run.attempt, 0, {"bpr": 0.5}, 1.0, 1.0, f"epoch 0 {MARKUP}")
-    store.finish(run.id, run.attempt, "failed", error=f"DataError: {MARKUP}")
-    store.register_worker(f"host{MARKUP}:1:0", f"host{MARKUP}", 1, ["cpu"])
-    return store
+    return fill_with_markup(store, (MARKUP, "plain"))
 
 
 async def until(pilot: object, check: Callable[[], bool], timeout: float = 10.0) -> None:

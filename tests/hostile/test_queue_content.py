@@ -7,22 +7,19 @@ from __future__ import annotations
 
 import os
 import pickle
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from cli_checks import one_line_error
+from cli_checks import Invoke, one_line_error
 from hostile.crafted import SHAPE, coo_state, pickled, write_dataset
-from typer.testing import Result
 
 from rlmrec.errors import RLMRecError
 from rlmrec.queueing import Submission, plan
 from rlmrec.store import Store
 
-Invoke = Callable[..., Result]
 RNG = np.random.default_rng(1)
 USERS, ITEMS = SHAPE
 

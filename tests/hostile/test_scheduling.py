@@ -7,18 +7,17 @@ from __future__ import annotations
 
 import json
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import Result
+from cli_checks import Invoke
 
 from rlmrec.config import resolve_config
 from rlmrec.store import RunSpec, Store
 from rlmrec.worker.pool import Worker, WorkerOptions
 
-Invoke = Callable[..., Result]
 DEVICES = ["cuda", "auto", "cpu", "cuda:1", "cuda:0"]  # runs 1-5, in claim order (equal priority)
 
 

@@ -6,18 +6,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_checks import one_line_error
-from typer.testing import Result
+from cli_checks import Invoke, one_line_error
 
 from rlmrec.store import RunInfo, RunSpec, Store
 from rlmrec.worker.pool import Worker, WorkerOptions
-
-Invoke = Callable[..., Result]
 
 NEEDS_A_STORE = [
     ["ls"], ["show", "1"], ["logs", "1"], ["workers"], ["report"], ["compare", "1", "2"],

@@ -9,16 +9,14 @@ import json
 import pickle
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from cli_checks import one_line_error
+from cli_checks import Invoke, one_line_error
 from hostile.crafted import coo_state, csr_state, pickled, raw_sparse, write_dataset
-from typer.testing import Result
 
 from rlmrec.data.safe_pickle import safe_load
 from rlmrec.errors import DataError
@@ -46,7 +44,6 @@ def _state_twice() -> bytes:
 
 
 _case, coo, csr = pickled, coo_state, csr_state
-Invoke = Callable[..., Result]
 CASES: dict[str, tuple[bytes, str]] = {
     "negative row": (_case(COO, coo([0, 1, -1, 3, 0], COLS)), "row index -1 outside 0..3"),
     "very negative row": (_case(COO, coo([0, 1, -3_000_000, 3, 0], COLS)), "row index -3000000 outside 0..3"),

@@ -4,18 +4,14 @@ permission bits stop nothing) is one line and exit 1 from ``report``, ``plot`` a
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cli_checks import one_line_error
+from cli_checks import Invoke, one_line_error
 from hostile.crafted import write_dataset
-from typer.testing import Result
 
 from rlmrec.config import resolve_config
 from rlmrec.store import RunSpec, Store
-
-Invoke = Callable[..., Result]
 
 
 def _places(tmp_path: Path, name: str) -> list[Path]:

@@ -6,14 +6,11 @@ from __future__ import annotations
 import os
 import socket
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_checks import one_line_error
 from profile_fakes import SECRET, FakeLLM, write_dataset
-from rlmrec.cli.main import app
-from typer.testing import CliRunner, Result
 
 
 @pytest.fixture
@@ -41,11 +38,6 @@ def _fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def root(tmp_path: Path) -> Path:
-    return tmp_path / "data"
-
-
-@pytest.fixture
 def dataset(root: Path) -> Path:
     return write_dataset(root)
 
@@ -55,26 +47,6 @@ def _secret(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test runs with a recognizable key, so any test can look for it in output."""
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-
-
-Invoke = Callable[..., Result]
-
-
-@pytest.fixture
-def cli(root: Path, monkeypatch: pytest.MonkeyPatch) -> Invoke:
-    """``cli("profile", "shop", ...)`` with the data root set."""
-    monkeypatch.setenv("RLMREC_DATA", str(root))
-    runner = CliRunner()
-
-    def invoke(*args: str) -> Result:
-        return runner.invoke(app, list(args))
-
-    return invoke
-
-
-@pytest.fixture(name="one_line_error")
-def _one_line_error() -> Callable[..., str]:
-    return one_line_error
 
 
 # ---------------------------------------------------------------------- the real model
