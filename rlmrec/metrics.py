@@ -16,8 +16,11 @@ def ranking_metrics(hits: Tensor, n_relevant: Tensor, ks: tuple[int, ...]) -> di
 
     Recall@K = hits in the top K / |relevant| (no cap at K). NDCG@K = DCG@K / IDCG@K
     with IDCG the DCG of min(K, |relevant|) hits at the top (RLMREC.md section 4).
+    In float64, as the reference's NumPy arithmetic: the early-stopping rule compares
+    means of 11,000 users strictly, and a float32 mean can differ from the
+    reference's in the 7th digit, enough to turn a near-tie the other way.
     """
-    hits = hits.float()
+    hits = hits.double()
     n_rel = n_relevant.to(hits.dtype)
     k_max = hits.shape[1]
     discount = 1.0 / torch.log2(torch.arange(2, k_max + 2, device=hits.device, dtype=hits.dtype))

@@ -24,6 +24,7 @@ from rlmrec.config import RunConfig
 from rlmrec.data.dataset import Dataset
 from rlmrec.data.preflight import DatasetFacts, check_fit
 from rlmrec.device import resolve_device, seed_everything, tune_cpu_allocator
+from rlmrec.early_stopping import EarlyStopping
 from rlmrec.errors import ConfigError
 from rlmrec.events import EpochEnded, Evaluated, Listener, RunFinished, RunStarted, Tested
 from rlmrec.graph import propagation_probe
@@ -46,12 +47,10 @@ class _Progress:
     """Everything ``fit`` carries from epoch to epoch; with the model, optimizer and
     RNG states it is the checkpoint a run resumes from."""
 
+    stopping: EarlyStopping
     next_epoch: int = 0
-    best_value: float = -float("inf")
-    best_epoch: int = -1
     best_state: dict[str, torch.Tensor] | None = None
     best_valid: dict[str, float] = field(default_factory=dict)
-    patience_used: int = 0
     train_s: float = 0.0
     eval_s: float = 0.0
     n_evals: int = 0
@@ -181,6 +180,8 @@ class Trainer:
         }
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        fields = {k: v for k, v in progress.__dict__.items() if k != "stopping"}
+        stop = progress.stopping
         return {
             "version": 1,
             "config": self.cfg.to_dict(),
@@ -188,8 +189,12 @@ class Trainer:
             "optimizer": self.optimizer.state_dict() if self.optimizer else {},
             "rng": rng,
             "progress": {
-                **progress.__dict__,
+                **fields,
                 "best_state": {k: v.cpu() for k, v in (progress.best_state or {}).items()},
+                # The stopping state under the names checkpoints have always used.
+                "best_value": stop.best_value,
+                "best_epoch": stop.best_epoch,
+                "patience_used": stop.bad_evals,
             },
         }
 
@@ -206,7 +211,11 @@ class Trainer:
         random.setstate((version, tuple(internal), gauss))
         if "cuda" in rng and self.device.type == "cuda":
             torch.cuda.set_rng_state(rng["cuda"], self.device)
-        progress = _Progress(**state["progress"])
+        fields = dict(state["progress"])
+        stopping = EarlyStopping(
+            self.cfg.train.patience, fields.pop("best_value"), fields.pop("best_epoch"), fields.pop("patience_used")
+        )
+        progress = _Progress(stopping, **fields)
         progress.best_state = {k: v.to(self.device) for k, v in (progress.best_state or {}).items()}
         return progress
 
@@ -218,7 +227,7 @@ class Trainer:
         numbers an uninterrupted run would produce."""
         t = self.cfg.train
         started = time.perf_counter()
-        progress = self.restore(resume) if resume is not None else _Progress()
+        progress = self.restore(resume) if resume is not None else _Progress(EarlyStopping(t.patience))
         self._emit(
             RunStarted(
                 config=self.cfg.to_dict(),
@@ -233,6 +242,7 @@ class Trainer:
             )
         )
         p = progress
+        stop = p.stopping
         epoch = p.next_epoch - 1
         for epoch in range(p.next_epoch, self.epochs):
             tick = time.perf_counter()
@@ -247,20 +257,14 @@ class Trainer:
             result = self.evaluate("valid")
             seconds = time.perf_counter() - tick
             p.eval_s, p.n_evals = p.eval_s + seconds, p.n_evals + 1
-            value = result.metrics[self.selection]
-            improved = value > p.best_value  # strictly better, as the reference
+            improved = stop.update(epoch, result.metrics[self.selection])
             if improved:
-                p.best_value, p.best_epoch, p.best_valid, p.patience_used = value, epoch, result.metrics, 0
+                p.best_valid = result.metrics
                 p.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-            else:
-                p.patience_used += 1
             p.history[-1]["valid"] = result.metrics
-            self._emit(
-                Evaluated(
-                    epoch, result.metrics, seconds, improved, p.best_epoch, p.best_value, t.patience - p.patience_used
-                )
-            )
-            if p.patience_used >= t.patience:
+            best = (stop.best_epoch, stop.best_value)
+            self._emit(Evaluated(epoch, result.metrics, seconds, improved, *best, stop.patience_left))
+            if stop.should_stop:
                 break
             if on_checkpoint is not None and epoch + 1 < self.epochs:
                 p.next_epoch = epoch + 1
@@ -271,7 +275,7 @@ class Trainer:
         self.model.load_state_dict(p.best_state)
         tick = time.perf_counter()
         test = self.evaluate("test")
-        self._emit(Tested(p.best_epoch, test.metrics, time.perf_counter() - tick))
+        self._emit(Tested(stop.best_epoch, test.metrics, time.perf_counter() - tick))
         epochs_run = epoch + 1
         timings = {
             "train_s_per_epoch": p.train_s / max(epochs_run, 1),
@@ -279,7 +283,7 @@ class Trainer:
         }
         outcome = TrainResult(
             config=self.cfg.to_dict(),
-            best_epoch=p.best_epoch,
+            best_epoch=stop.best_epoch,
             epochs_run=epochs_run,
             valid_metrics=p.best_valid,
             test_metrics=test.metrics,
@@ -291,8 +295,7 @@ class Trainer:
         )
         if self.out_dir is not None:
             save_artifacts(outcome, p.best_state, self.out_dir)
-        stopped = p.patience_used >= t.patience
-        self._emit(RunFinished(p.best_epoch, epochs_run, test.metrics, outcome.seconds, stopped, timings))
+        self._emit(RunFinished(stop.best_epoch, epochs_run, test.metrics, outcome.seconds, stop.should_stop, timings))
         return outcome
 
 
