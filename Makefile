@@ -47,8 +47,10 @@ bench: setup
 bench-store: setup
 	$(BIN)/python bench/bench_store.py $(if $(RLMREC_TEST_PG),--pg $(RLMREC_TEST_PG))
 
+# make fidelity: one full run per backbone; make fidelity SEEDS=5: LightGCN and GCCF base
+# over 5 seeds with the test split traced at every validation (bench/fidelity_seeds.py).
 fidelity: setup
-	$(BIN)/python bench/fidelity.py
+	$(BIN)/python bench/$(if $(SEEDS),fidelity_seeds.py --seeds $(SEEDS),fidelity.py)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
