@@ -24,7 +24,7 @@ from common import amazon, machine, publish
 from rlmrec.config import resolve_config
 from rlmrec.trainer import train
 
-# Single-seed (2023) runs of the reference code on Amazon-book (RLMREC.md section 8).
+# Single-seed (2023) runs of the reference code on Amazon-book (docs/protocol.md §10).
 REFERENCE_RUNS = {
     ("lightgcn", "base"): (0.1434, 0.0869, 231),
     ("lightgcn", "con"): (0.1482, 0.0910, 135),

@@ -34,7 +34,7 @@ from rlmrec.events import Evaluated, Event
 from rlmrec.trainer import Trainer, train
 
 # Single-seed runs of the reference code on Amazon-book beyond the seed-2023 row
-# of RLMREC.md section 8: the LightGCN seed-2024 run reported in issue 17.
+# of docs/protocol.md §10: the LightGCN seed-2024 run reported in issue 17.
 MORE_REFERENCE_RUNS = {("lightgcn", "base", 2024): (0.1415, 0.0859, 189)}
 
 

@@ -1,4 +1,4 @@
-"""Early stopping as the reference decides it (README, "Faithfulness").
+"""Early stopping as the reference decides it (docs/protocol.md §4).
 
 Each validation produces one value of the selection metric (Recall@K, the last K).
 A value *strictly* greater than the best so far is an improvement: it becomes the

@@ -1,6 +1,6 @@
 """The normalized user-item graph and a fast sparse propagation for it.
 
-Node order is users ``0..U-1`` then items ``U..U+I-1`` (RLMREC.md section 2).
+Node order is users ``0..U-1`` then items ``U..U+I-1`` (docs/protocol.md §2).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Loss pieces shared by every backbone and alignment (RLMREC.md section 5)."""
+"""Loss pieces shared by every backbone and alignment (docs/protocol.md §6)."""
 
 from __future__ import annotations
 

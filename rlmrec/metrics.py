@@ -15,7 +15,7 @@ def ranking_metrics(hits: Tensor, n_relevant: Tensor, ks: tuple[int, ...]) -> di
     rank is relevant) and each user's number of relevant items.
 
     Recall@K = hits in the top K / |relevant| (no cap at K). NDCG@K = DCG@K / IDCG@K
-    with IDCG the DCG of min(K, |relevant|) hits at the top (RLMREC.md section 4).
+    with IDCG the DCG of min(K, |relevant|) hits at the top (docs/protocol.md §5).
     In float64, as the reference's NumPy arithmetic: the early-stopping rule compares
     means of 11,000 users strictly, and a float32 mean can differ from the
     reference's in the 7th digit, enough to turn a near-tie the other way.

@@ -1,4 +1,4 @@
-"""The training protocol of the reference (RLMREC.md sections 3-4), made fast.
+"""The training protocol of the reference (docs/protocol.md §3, §4, §5), made fast.
 
 One epoch: a fresh negative per training interaction, a shuffle, batches sliced
 from device tensors, one full-graph forward per batch. Validation every

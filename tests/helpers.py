@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -55,3 +58,18 @@ def random_batch(train: sp.csr_matrix, size: int, seed: int = 0) -> Batch:
         torch.from_numpy(coo.col[pick].astype(np.int64)),
         torch.from_numpy(neg.astype(np.int64)),
     )
+
+
+def amazon_root() -> Path | None:
+    """The data root holding the published Amazon-book splits (``amazon/trn_mat.pkl``):
+    ``$RLMREC_DATA`` when it has them, else ``../shared/data`` beside the clone; None
+    when neither does (the tests that need them skip). Read at import time, before any
+    fixture points ``RLMREC_DATA`` at a temporary root."""
+    candidates = [os.environ.get("RLMREC_DATA"), Path(__file__).resolve().parents[2] / "shared" / "data"]
+    for root in candidates:
+        if root and (Path(root) / "amazon" / "trn_mat.pkl").is_file():
+            return Path(root)
+    return None
+
+
+AMAZON_ROOT = amazon_root()

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import AMAZON_ROOT
 
 from rlmrec import events as ev
 from rlmrec.config import resolve_config
 from rlmrec.data import load_dataset
 from rlmrec.trainer import Trainer
 
-DATA_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
 
-
-@pytest.mark.skipif(not (DATA_ROOT / "amazon" / "trn_mat.pkl").is_file(), reason="shared Amazon-book data absent")
+@pytest.mark.skipif(AMAZON_ROOT is None, reason="Amazon-book splits absent (set RLMREC_DATA or ../shared/data)")
 def test_lightgcn_base_learns_on_amazon() -> None:
-    ds = load_dataset("amazon", DATA_ROOT)
+    ds = load_dataset("amazon", AMAZON_ROOT)
     assert (ds.n_users, ds.n_items, ds.train.nnz) == (11000, 9332, 120464)
     assert ds.user_emb is None  # interaction splits only
     cfg = resolve_config("lightgcn", "base", "amazon", {"epochs": 2, "test_step": 1, "patience": 5}, device="cpu")

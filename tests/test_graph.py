@@ -1,4 +1,4 @@
-"""The normalized bipartite adjacency and its propagation operator (RLMREC.md section 2)."""
+"""The normalized bipartite adjacency and its propagation operator (docs/protocol.md §2)."""
 
 from __future__ import annotations
 

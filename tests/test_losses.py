@@ -1,4 +1,4 @@
-"""Shared loss pieces vs the reference's formulas (RLMREC.md section 5)."""
+"""Shared loss pieces vs the reference's formulas (docs/protocol.md §6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Recall@K / NDCG@K and the full-ranking Evaluator (RLMREC.md section 4)."""
+"""Recall@K / NDCG@K and the full-ranking Evaluator (docs/protocol.md §5)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The protocol audit: each place where rlmrec's training could differ from the
 reference's in what it computes (not in its random draws), stated as an equivalence
-and tested. The reference's behaviour is summarized in the README's "Faithfulness" section; the
+and tested. The reference's behaviour is docs/protocol.md; the
 "reference" functions below are transcriptions of that description, written
 the way the reference writes it (loops, float64 NumPy), not rlmrec's code.
 """

@@ -1,4 +1,4 @@
-"""Uniform negative sampling outside each user's training set (RLMREC.md section 3)."""
+"""Uniform negative sampling outside each user's training set (docs/protocol.md §3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The training protocol on the built-in demo (RLMREC.md sections 3 and 4)."""
+"""The training protocol on the built-in demo (docs/protocol.md §3, §4, §5)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """RLMRec-Con: contrastive alignment of CF embeddings with mapped profile embeddings
-(paper eq. 8; reference ``*_plus`` models; RLMREC.md section 7)."""
+(paper eq. 8; reference ``*_plus`` models; docs/protocol.md §8)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """RLMRec-Gen: masked-node reconstruction of profile embeddings from CF embeddings
-(paper eq. 9; reference ``*_gene`` models; RLMREC.md section 7)."""
+(paper eq. 9; reference ``*_gene`` models; docs/protocol.md §8)."""
 
 from __future__ import annotations
 

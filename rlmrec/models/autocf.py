@@ -108,7 +108,7 @@ class AutoCF(Backbone):
         return noisy, seeds
 
     def mask(self, seeds: Tensor) -> MaskedGraphs:
-        """The encoder and decoder graphs for ``seeds`` (RLMREC.md section 6)."""
+        """The encoder and decoder graphs for ``seeds`` (docs/protocol.md §7)."""
         n, rows, cols = self.n_nodes, self.rows, self.cols
         kept = torch.ones_like(rows, dtype=torch.bool)
         mask_nodes, frontier = [seeds], seeds

@@ -11,7 +11,7 @@ from rlmrec.models.configs import LightGCNConfig
 class LightGCN(LayerSumBackbone):
     """Linear propagation ``E_{l+1} = Â E_l``; final embedding = SUM of ``E_0..E_L``.
 
-    Loss: BPR + reg. As in the reference (RLMREC.md section 6), training passes use
+    Loss: BPR + reg. As in the reference (docs/protocol.md §7), training passes use
     an edge-dropped ``Â`` (keep rate 0.8, values not rescaled); evaluation uses the
     full graph. The layer SUM (not mean) is also the reference's.
     """

@@ -1,4 +1,4 @@
-"""RLMRec-Gen: masked reconstruction vs the reference's formula (RLMREC.md sections 5 and 7)."""
+"""RLMRec-Gen: masked reconstruction vs the reference's formula (docs/protocol.md §6, §8)."""
 
 from __future__ import annotations
 

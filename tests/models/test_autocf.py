@@ -1,4 +1,4 @@
-"""AutoCF (RLMREC.md section 6): subgraph masking, the seed scores, the graph
+"""AutoCF (docs/protocol.md §7): subgraph masking, the seed scores, the graph
 transformer, each loss term against its formula, the trainer hook, and training."""
 
 from __future__ import annotations

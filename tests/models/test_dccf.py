@@ -1,4 +1,4 @@
-"""DCCF (RLMREC.md section 6): the four signals against a dense computation, the
+"""DCCF (docs/protocol.md §7): the four signals against a dense computation, the
 adaptive weights' row normalization, the contrast's formula, gradients, training."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""GCCF as the RLMRec reference trains it (RLMREC.md sections 2, 5 and 6)."""
+"""GCCF as the RLMRec reference trains it (docs/protocol.md §2, §6, §7)."""
 
 from __future__ import annotations
 

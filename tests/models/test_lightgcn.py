@@ -1,4 +1,4 @@
-"""LightGCN as the reference trains it (RLMREC.md sections 2, 3, 5 and 6)."""
+"""LightGCN as the reference trains it (docs/protocol.md §2, §3, §6, §7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SGL and SimGCL (RLMREC.md section 6): propagation, each loss term against its
+"""SGL and SimGCL (docs/protocol.md §7): propagation, each loss term against its
 formula on a tiny graph, the augmentations, gradients, presets, and training."""
 
 from __future__ import annotations
