@@ -26,6 +26,15 @@ def worker(
     until_empty: Annotated[bool, typer.Option(help="Exit when the queue is empty and nothing runs")] = False,
     stale_after: Annotated[float, typer.Option(help="Seconds without heartbeat before a run counts as lost")] = 60.0,
     max_attempts: Annotated[int, typer.Option(help="A run lost this many times is marked failed")] = 3,
+    grace: Annotated[
+        float | None,
+        typer.Option(
+            help="On SIGTERM/Ctrl-C, running runs get SECONDS to finish, then go back to the queue "
+            "(resumed from their checkpoint) instead of finishing or being cancelled; for batch jobs",
+            metavar="SECONDS",
+            min=0,
+        ),
+    ] = None,
     status: Annotated[bool, typer.Option("--status", help="Show live workers instead (as rlmrec workers)")] = False,
     db: DbOption = None,
     artifacts: ArtifactsOption = None,
@@ -33,8 +42,9 @@ def worker(
     """Claim queued runs (priority, then age) and run each in a child process.
 
     Ctrl-C once: finish running runs, claim nothing more. Twice: stop them now
-    (recorded as cancelled). A run whose worker dies is requeued and resumes from
-    its last validation checkpoint.
+    (recorded as cancelled). With --grace: stop them after the grace, back in the
+    queue. A run whose worker dies is requeued and resumes from its last validation
+    checkpoint.
     """
     if status:
         workers(db=db, json_=False)
@@ -47,6 +57,7 @@ def worker(
             until_empty=until_empty,
             stale_after_s=stale_after,
             max_attempts=max_attempts,
+            grace_s=grace,
         )
         console = Console(stderr=True, highlight=False)
 
