@@ -85,11 +85,12 @@ def workers(db: DbOption = None, json_: JsonOption = False) -> None:
         console.print("no live workers (start one: rlmrec worker)")
         return
     table = Table(box=None, header_style="bold")
-    for name in ("worker", "status", "slots", "runs", "up since", "uptime", "last beat"):
+    slurm = any(w.slurm_job for w in found)  # a column only where some worker is a Slurm job
+    for name in ("worker", "status", "slots", "runs", "up since", "uptime", "last beat", *(["slurm job"] * slurm)):
         table.add_column(name)
     now = time.time()
     for w in found:
         cells = [w.id, w.status, ", ".join(w.slots), ", ".join(map(str, w.runs)) or "idle", when(w.started_at)]
-        cells += [duration(now - w.started_at), f"{now - w.heartbeat_at:.0f}s ago"]
+        cells += [duration(now - w.started_at), f"{now - w.heartbeat_at:.0f}s ago", *([w.slurm or ""] * slurm)]
         table.add_row(*(Text(cell) for cell in cells))
     console.print(table)

@@ -20,7 +20,7 @@ from rlmrec.slurm import commands
 from rlmrec.slurm.commands import TaskState
 from rlmrec.slurm.script import JobContext, SubmitOptions, render
 from rlmrec.slurm.shared import check_artifacts, check_store
-from rlmrec.store import RUNNING, SlurmJobInfo, Store, Superseded
+from rlmrec.store import RUNNING, RunInfo, SlurmJobInfo, Store, Superseded
 from rlmrec.store.engine import display_url
 
 # squeue's states of a task that still holds (or waits for) a node.
@@ -35,7 +35,10 @@ class Submitted:
 
 def without_password(url: str) -> str:
     parsed = make_url(url)
-    return parsed.set(password=None).render_as_string(hide_password=False) if parsed.password else url
+    if parsed.password is None:
+        return url
+    # URL.set(password=None) would keep it: None there means "unchanged".
+    return parsed._replace(password=None).render_as_string(hide_password=False)
 
 
 def job_environment(url: str, environ: Mapping[str, str]) -> dict[str, str]:
@@ -113,6 +116,7 @@ class JobView:
 
 def status(store: Store, jobs: Sequence[str] = ()) -> list[JobView]:
     """This store's job arrays (``jobs``: only these), each task's state and worker."""
+    jobs = [_task_of(label)[0] for label in jobs]
     known = store.slurm_jobs(jobs)
     _unknown(jobs, known)
     states: dict[str, list[TaskState]] = {}
@@ -153,33 +157,59 @@ class Cancelled:
     still_running: list[int]  # their jobs did not end within the wait: a stale heartbeat frees them
 
 
+def _task_of(label: str) -> tuple[str, int | None]:
+    """``1234`` or ``1234_5`` (one array task), as Slurm's tools spell them."""
+    job, sep, task = label.partition("_")
+    if not job.isdigit() or (sep and not task.isdigit()):
+        raise SlurmError(f"bad Slurm job '{label}': expected a job id such as 1234 or an array task such as 1234_5")
+    return job, int(task) if sep else None
+
+
+def _covers(targets: list[tuple[str, int | None]], job: str | None, task: int | None) -> bool:
+    """Whether one of ``targets`` (a whole job, or one task) covers ``job``'s ``task``."""
+    return any(job == j and (t is None or task is None or t == task) for j, t in targets)
+
+
+def _label(job: str, task: int | None) -> str:
+    return job if task is None else f"{job}_{task}"
+
+
 def cancel(store: Store, jobs: Sequence[str] = (), *, wait_s: float = 60.0, poll_s: float = 1.0) -> Cancelled:
-    """scancel ``jobs`` (default: this store's jobs still queued or running). Their
-    workers hand their runs back as Slurm's SIGTERM reaches them; once the jobs are
-    gone (at most ``wait_s``), a run still marked running under them (its process was
-    killed before it could say so) is put back in the queue too."""
-    views = status(store, jobs)
-    ended = [v.job.job_id for v in views if jobs and not v.active]
-    views = [v for v in views if v.active]
-    ids = list(dict.fromkeys(v.job.job_id for v in views))
-    if not ids:
+    """scancel ``jobs`` (ids or array tasks ``1234_5``; default: this store's jobs still
+    queued or running). Their workers hand their runs back as Slurm's SIGTERM reaches
+    them; once the jobs are gone (at most ``wait_s``), a run still marked running under
+    them (its process was killed before it could say so) is put back in the queue too."""
+    asked = [_task_of(label) for label in jobs]
+    views = status(store, [job for job, _ in asked])
+    tasks = [(v.job.job_id, t.task) for v in views for t in v.tasks if t.state in ACTIVE]
+    if not asked:
+        asked = [(v.job.job_id, None) for v in views if v.active]
+    live = [target for target in dict.fromkeys(asked) if any(_covers([target], j, t) for j, t in tasks)]
+    ended = [_label(*target) for target in asked if target not in live]
+    if not live:
         return Cancelled([], ended, [], [])
-    before = {r.id for r in store.runs(status=[RUNNING], lean=True) if r.slurm_job in ids}
-    commands.scancel(ids)
-    store.slurm_cancelled([v.job.id for v in views])
+
+    def mine() -> list[RunInfo]:
+        return [r for r in store.runs(status=[RUNNING], lean=True) if _covers(live, r.slurm_job, r.slurm_task)]
+
+    def alive() -> bool:
+        queued = commands.queued(dict.fromkeys(j for j, _ in live))
+        return any(s.state in ACTIVE and _covers(live, s.job, s.task) for s in queued)
+
+    before = {r.id for r in mine()}
+    commands.scancel([_label(*target) for target in live])
+    whole = {j for j, t in live if t is None}
+    store.slurm_cancelled([v.job.id for v in views if v.job.job_id in whole])
     deadline = time.monotonic() + wait_s
-    while wait_s > 0 and time.monotonic() < deadline:
-        if not any(s.state in ACTIVE for s in commands.queued(ids)):
-            break
+    while wait_s > 0 and time.monotonic() < deadline and alive():
         time.sleep(poll_s)
-    left = [r for r in store.runs(status=[RUNNING], lean=True) if r.slurm_job in ids]
-    gone = wait_s > 0 and not any(s.state in ACTIVE for s in commands.queued(ids))
+    gone = wait_s > 0 and not alive()
     still = []
-    for run in left:
+    for run in mine():
         if not gone:
             still.append(run.id)
             continue
         with contextlib.suppress(Superseded):  # every process of the job is dead: none will report it
             store.release(run.id, run.attempt, f"its Slurm job {run.slurm} was cancelled; resumes from its checkpoint")
     handed = sorted(r for r in before if r not in still)
-    return Cancelled(ids, ended, handed, still)
+    return Cancelled([_label(*target) for target in live], ended, handed, still)

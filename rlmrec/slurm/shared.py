@@ -34,10 +34,10 @@ def filesystem_of(path: Path, mounts: str | None = None) -> tuple[str, str]:
     its nearest existing parent): the longest mount point that prefixes it."""
     if mounts is None:
         mounts = Path("/proc/mounts").read_text()
-    target = path.absolute()
-    while not target.exists() and target != target.parent:
-        target = target.parent
-    resolved = str(target.resolve())
+    target, rest = path.absolute(), Path()
+    while not target.exists() and target != target.parent:  # symlinks resolve on the part that exists
+        target, rest = target.parent, Path(target.name) / rest
+    resolved = str(target.resolve() / rest).rstrip("/") or "/"
     best = ("/", "unknown")
     for line in mounts.splitlines():
         fields = line.split()
