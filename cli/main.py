@@ -28,6 +28,7 @@ from . import profile as profile_cmd
 from . import queue as queue_cmd
 from . import report as report_cmd
 from . import runs as runs_cmd
+from . import slurm as slurm_cmd
 from . import workers as workers_cmd
 from .common import ArtifactsOption, DbOption, OneLineErrors, fail, open_store
 from .progress import RunProgress, metrics_table
@@ -61,6 +62,7 @@ for command in (
     app.command()(command)
 data_cmd.data_app.command("build")(build_cmd.build)
 app.add_typer(data_cmd.data_app)
+app.add_typer(slurm_cmd.slurm_app)
 
 
 @app.command()
@@ -95,6 +97,7 @@ def run(
     """
     from rlmrec.api import prepare_experiment  # torch: only commands that train pay for it
     from rlmrec.device import resolve_device
+    from rlmrec.slurm.env import current_job
     from rlmrec.store import RunSpec
     from rlmrec.worker.execute import execute
 
@@ -129,6 +132,7 @@ def run(
                     host=socket.gethostname(),
                     pid=os.getpid(),
                     device=str(resolve_device(experiment.config.train.device)),
+                    slurm=current_job(),  # rlmrec run inside an sbatch script
                 )
                 outcome = execute(
                     store, started, listeners=listeners, dataset=experiment.dataset, out_dir=experiment.out_dir

@@ -111,6 +111,9 @@ def render_runs(runs: list[RunInfo], console: Console, waits: dict[int, str] | N
     every row, about 0.6 ms a row, i.e. seconds for 10,000 runs; this takes ~20 ms.
     """
     now = time.time()
+    # The Slurm job of each run's attempt, only where some run has one (plain hosts see no empty column).
+    slurm = any(run.slurm_job for run in runs)
+    columns = [*_COLUMNS, ("slurm job", False)] if slurm else _COLUMNS
     rows = [
         (
             str(run.id),
@@ -123,13 +126,14 @@ def render_runs(runs: list[RunInfo], console: Console, waits: dict[int, str] | N
             metric(run.best_valid),
             metric(run.test_value),
             duration(run.duration(now)),
+            *([run.slurm or ""] if slurm else []),
         )
         for run in runs
     ]
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, (h, _) in enumerate(_COLUMNS)]
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, (h, _) in enumerate(columns)]
 
     def line(cells: tuple[str, ...] | list[str]) -> list[str]:
-        return [c.rjust(w) if right else c.ljust(w) for c, w, (_, right) in zip(cells, widths, _COLUMNS, strict=True)]
+        return [c.rjust(w) if right else c.ljust(w) for c, w, (_, right) in zip(cells, widths, columns, strict=True)]
 
     system = _COLOR_SYSTEMS.get(console.color_system or "") if console.is_terminal else None
     paint = {
@@ -137,7 +141,7 @@ def render_runs(runs: list[RunInfo], console: Console, waits: dict[int, str] | N
         for status, style in STATUS_STYLE.items()
     }
     bold = Style(bold=True).render("{}", color_system=system) if system else "{}"
-    out = [bold.format("  ".join(line([h for h, _ in _COLUMNS])).rstrip())]
+    out = [bold.format("  ".join(line([h for h, _ in columns])).rstrip())]
     for run, cells in zip(runs, rows, strict=True):
         parts = line(cells)
         parts[5] = paint.get(run.status, "{}").format(parts[5])
@@ -196,6 +200,7 @@ def show(
         ("finished", when(run.finished_at)),
         ("time", duration(run.duration())),
         ("where", f"{run.host or ''} pid {run.pid or ''} {run.device or ''}".strip() if run.host else ""),
+        ("slurm job", run.slurm or ""),
         ("code", run.code_version or ""),
         ("tags", ", ".join(run.tags)),
         ("note", run.note or ""),

@@ -26,6 +26,15 @@ def worker(
     until_empty: Annotated[bool, typer.Option(help="Exit when the queue is empty and nothing runs")] = False,
     stale_after: Annotated[float, typer.Option(help="Seconds without heartbeat before a run counts as lost")] = 60.0,
     max_attempts: Annotated[int, typer.Option(help="A run lost this many times is marked failed")] = 3,
+    grace: Annotated[
+        float | None,
+        typer.Option(
+            help="On SIGTERM/Ctrl-C, running runs get SECONDS to finish, then go back to the queue "
+            "(resumed from their checkpoint) instead of finishing or being cancelled; for batch jobs",
+            metavar="SECONDS",
+            min=0,
+        ),
+    ] = None,
     status: Annotated[bool, typer.Option("--status", help="Show live workers instead (as rlmrec workers)")] = False,
     db: DbOption = None,
     artifacts: ArtifactsOption = None,
@@ -33,8 +42,9 @@ def worker(
     """Claim queued runs (priority, then age) and run each in a child process.
 
     Ctrl-C once: finish running runs, claim nothing more. Twice: stop them now
-    (recorded as cancelled). A run whose worker dies is requeued and resumes from
-    its last validation checkpoint.
+    (recorded as cancelled). With --grace: stop them after the grace, back in the
+    queue. A run whose worker dies is requeued and resumes from its last validation
+    checkpoint.
     """
     if status:
         workers(db=db, json_=False)
@@ -47,6 +57,7 @@ def worker(
             until_empty=until_empty,
             stale_after_s=stale_after,
             max_attempts=max_attempts,
+            grace_s=grace,
         )
         console = Console(stderr=True, highlight=False)
 
@@ -74,11 +85,12 @@ def workers(db: DbOption = None, json_: JsonOption = False) -> None:
         console.print("no live workers (start one: rlmrec worker)")
         return
     table = Table(box=None, header_style="bold")
-    for name in ("worker", "status", "slots", "runs", "up since", "uptime", "last beat"):
+    slurm = any(w.slurm_job for w in found)  # a column only where some worker is a Slurm job
+    for name in ("worker", "status", "slots", "runs", "up since", "uptime", "last beat", *(["slurm job"] * slurm)):
         table.add_column(name)
     now = time.time()
     for w in found:
         cells = [w.id, w.status, ", ".join(w.slots), ", ".join(map(str, w.runs)) or "idle", when(w.started_at)]
-        cells += [duration(now - w.started_at), f"{now - w.heartbeat_at:.0f}s ago"]
+        cells += [duration(now - w.started_at), f"{now - w.heartbeat_at:.0f}s ago", *([w.slurm or ""] * slurm)]
         table.add_row(*(Text(cell) for cell in cells))
     console.print(table)

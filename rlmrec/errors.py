@@ -27,3 +27,8 @@ class StoreError(RLMRecError):
 class LLMError(RLMRecError):
     """An LLM or embedding server cannot be used: unreachable, a refused key, an
     unknown model, a prompt over its context, or an answer it will not give."""
+
+
+class SlurmError(RLMRecError):
+    """Slurm cannot take or report the workers: its tools are missing or refuse the
+    job, or the store or artifacts folder would be out of the nodes' reach."""

@@ -165,11 +165,13 @@ class WorkersScreen(Screen[None]):
     def show(self, workers: list[WorkerInfo], gpus: list[dict[str, str]] | None) -> None:
         now = self.app.now()  # type: ignore[attr-defined]
         table = Table(title="live workers", expand=True)
-        for name in ("worker", "status", "slots", "runs", "uptime", "last beat"):
+        slurm = any(w.slurm_job for w in workers)  # a column only where some worker is a Slurm job
+        for name in ("worker", "status", "slots", "runs", "uptime", "last beat", *(["slurm job"] * slurm)):
             table.add_column(name)
         for w in workers:
             cells = [w.id, w.status, ", ".join(w.slots), ", ".join(map(str, w.runs)) or "idle",
-                     fmt_seconds(now - w.started_at), f"{now - w.heartbeat_at:.0f}s ago"]  # fmt: skip
+                     fmt_seconds(now - w.started_at), f"{now - w.heartbeat_at:.0f}s ago",
+                     *([w.slurm or ""] * slurm)]  # fmt: skip
             table.add_row(*(Text(cell) for cell in cells))  # worker ids hold host names: never markup
         self.query_one("#workers", Static).update(table if workers else "no live workers (start one: rlmrec worker)")
         box = self.query_one("#gpus", Static)

@@ -1,7 +1,7 @@
 """The run store (SQLite or PostgreSQL through SQLAlchemy), its records and recorder."""
 
 from rlmrec.store.engine import DEFAULT_URL, resolve_url
-from rlmrec.store.records import EpochInfo, LogInfo, RunInfo, RunSpec, WorkerInfo
+from rlmrec.store.records import EpochInfo, LogInfo, RunInfo, RunSpec, SlurmJobInfo, WorkerInfo
 from rlmrec.store.schema import CANCELLED, CLAIMABLE, FAILED, FINAL, LOST, QUEUED, RUNNING, STATUSES, SUCCEEDED
 from rlmrec.store.store import Store, Superseded
 
@@ -20,6 +20,7 @@ __all__ = [
     "LogInfo",
     "RunInfo",
     "RunSpec",
+    "SlurmJobInfo",
     "Store",
     "Superseded",
     "WorkerInfo",

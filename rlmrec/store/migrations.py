@@ -115,10 +115,33 @@ def _0003_retried_after(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE runs ADD COLUMN retried_after INTEGER NOT NULL DEFAULT 0"))
 
 
+def _0004_slurm(conn: Connection) -> None:
+    """Workers as Slurm jobs: the job and array task of each worker and of each run's
+    current attempt, and the job arrays ``rlmrec slurm submit`` handed to Slurm."""
+    for table in ("runs", "workers"):
+        conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN slurm_job VARCHAR(32)"))
+        conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN slurm_task INTEGER"))
+    md = sa.MetaData()
+    sa.Table(
+        "slurm_jobs",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("job_id", sa.String(32), nullable=False, index=True),
+        sa.Column("tasks", sa.Integer, nullable=False),
+        sa.Column("submitted_at", sa.Float, nullable=False),
+        sa.Column("host", sa.String(255), nullable=False),
+        sa.Column("options", sa.JSON, nullable=False),
+        sa.Column("script", sa.Text, nullable=False),
+        sa.Column("cancelled_at", sa.Float, nullable=True),
+    )
+    md.create_all(conn)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_initial", _0001_initial),
     ("0002_log_epochs", _0002_log_epochs),
     ("0003_retried_after", _0003_retried_after),
+    ("0004_slurm", _0004_slurm),
 ]
 
 _LEDGER = sa.Table(

@@ -61,7 +61,13 @@ class RunInfo:
     data_root: str | None = None
     config: dict[str, Any] | None = None
     requested_device: str | None = None  # the config's device, listed for queued and lost runs
-    retried_after: int = 0  # attempts before the last retry
+    retried_after: int = 0  # attempts before the last retry or hand-back
+    slurm_job: str | None = None  # the Slurm job (array) and task of the current or last attempt
+    slurm_task: int | None = None
+
+    @property
+    def slurm(self) -> str | None:
+        return slurm_label(self.slurm_job, self.slurm_task)
 
     @property
     def final(self) -> bool:
@@ -105,4 +111,31 @@ class WorkerInfo:
     started_at: float
     heartbeat_at: float
     status: str
+    slurm_job: str | None = None
+    slurm_task: int | None = None
     runs: list[int] = field(default_factory=list)
+
+    @property
+    def slurm(self) -> str | None:
+        return slurm_label(self.slurm_job, self.slurm_task)
+
+
+@dataclass(frozen=True)
+class SlurmJobInfo:
+    """A job array this store submitted (``rlmrec slurm submit``)."""
+
+    id: int
+    job_id: str
+    tasks: int
+    submitted_at: float
+    host: str
+    options: dict[str, Any]
+    script: str
+    cancelled_at: float | None
+
+
+def slurm_label(job: str | None, task: int | None) -> str | None:
+    """Slurm's own spelling: ``1234_5`` for an array task, ``1234`` for a plain job."""
+    if job is None:
+        return None
+    return job if task is None else f"{job}_{task}"

@@ -73,8 +73,11 @@ class Run(Base):
     test_value: Mapped[float | None] = mapped_column(Float)  # test selection metric
     test_metrics: Mapped[dict[str, float] | None] = mapped_column(JSON)
     seconds: Mapped[float | None] = mapped_column(Float)  # training wall time over all attempts
-    # Attempts before the last retry: --max-attempts counts from there (0003).
+    # Attempts before the last retry or hand-back: --max-attempts counts from there (0003).
     retried_after: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # The Slurm job (array job id) and array task of the current or last attempt (0004).
+    slurm_job: Mapped[str | None] = mapped_column(String(32))
+    slurm_task: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         # The claim query: claimable runs by priority, then age.
@@ -132,6 +135,24 @@ class Worker(Base):
     started_at: Mapped[float] = mapped_column(Float)
     heartbeat_at: Mapped[float] = mapped_column(Float)
     status: Mapped[str] = mapped_column(String(16))  # running | draining | stopped | died (its process vanished)
+    slurm_job: Mapped[str | None] = mapped_column(String(32))  # when it runs as a Slurm job (0004)
+    slurm_task: Mapped[int | None] = mapped_column(Integer)
+
+
+class SlurmJob(Base):
+    """A job array ``rlmrec slurm submit`` handed to Slurm, so that ``slurm status`` and
+    ``slurm cancel`` know this store's jobs (Slurm may reuse ids: the row id is the key)."""
+
+    __tablename__ = "slurm_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(String(32), index=True)  # the array job id
+    tasks: Mapped[int] = mapped_column(Integer)
+    submitted_at: Mapped[float] = mapped_column(Float)
+    host: Mapped[str] = mapped_column(String(255))  # where sbatch ran
+    options: Mapped[dict[str, Any]] = mapped_column(JSON)  # the submit options (never a password)
+    script: Mapped[str] = mapped_column(Text)  # the batch script as submitted
+    cancelled_at: Mapped[float | None] = mapped_column(Float)  # by rlmrec slurm cancel
 
 
 class Migration(Base):

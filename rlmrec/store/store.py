@@ -24,7 +24,7 @@ from rlmrec.errors import StoreError
 from rlmrec.store import engine as eng
 from rlmrec.store.migrations import migrate, pending
 from rlmrec.store.placement import fits_sql
-from rlmrec.store.records import EpochInfo, LogInfo, RunInfo, RunSpec, WorkerInfo
+from rlmrec.store.records import EpochInfo, LogInfo, RunInfo, RunSpec, SlurmJobInfo, WorkerInfo
 
 if TYPE_CHECKING:
     import numpy as np
@@ -41,6 +41,7 @@ from rlmrec.store.schema import (
     Epoch,
     LogLine,
     Run,
+    SlurmJob,
     UserMetrics,
     Worker,
 )
@@ -50,6 +51,7 @@ EPOCHS = cast(sa.Table, Epoch.__table__)
 LOGS = cast(sa.Table, LogLine.__table__)
 USER_METRICS = cast(sa.Table, UserMetrics.__table__)
 WORKERS = cast(sa.Table, Worker.__table__)
+SLURM_JOBS = cast(sa.Table, SlurmJob.__table__)
 
 # The device a run's config asks for (claims match it to worker slots).
 _WANTED = RUNS.c.config["device"].as_string()
@@ -180,20 +182,33 @@ class Store:
                 before_commit(ids)
             return ids
 
-    def start_direct(self, spec: RunSpec, *, host: str, pid: int, device: str) -> RunInfo:
-        """Record a run that is started in this process (``rlmrec run``), not queued."""
+    def start_direct(
+        self, spec: RunSpec, *, host: str, pid: int, device: str, slurm: tuple[str | None, int | None] = (None, None)
+    ) -> RunInfo:
+        """Record a run that is started in this process (``rlmrec run``), not queued.
+        ``slurm``: the Slurm job and array task this process runs in, if any."""
         now = time.time()
         row = _spec_row(spec, now, RUNNING)
         row.update(started_at=now, heartbeat_at=now, host=host, pid=pid, device=device, attempt=1)
+        row.update(slurm_job=slurm[0], slurm_task=slurm[1])
         with self._write() as conn:
             run_id = int(conn.execute(sa.insert(RUNS).returning(RUNS.c.id), row).scalar_one())
         return self.get(run_id, with_config=True)
 
     # -- claiming and progress ---------------------------------------------------
 
-    def claim(self, worker_id: str, host: str, pid: int, device: str) -> RunInfo | None:
+    def claim(
+        self,
+        worker_id: str,
+        host: str,
+        pid: int,
+        device: str,
+        *,
+        slurm: tuple[str | None, int | None] = (None, None),
+    ) -> RunInfo | None:
         """The next claimable run by priority (high first), then age, that a slot on
-        ``device`` can run (see ``placement.py``), now ours."""
+        ``device`` can run (see ``placement.py``), now ours. ``slurm``: the Slurm job
+        and array task the worker runs in, recorded with the attempt like host and pid."""
         now = time.time()
         with self._write() as conn:
             pick = (
@@ -216,6 +231,8 @@ class Store:
                     host=host,
                     pid=pid,
                     device=device,
+                    slurm_job=slurm[0],
+                    slurm_task=slurm[1],
                     attempt=RUNS.c.attempt + 1,
                     started_at=now,
                     heartbeat_at=now,
@@ -371,6 +388,16 @@ class Store:
                 return None
             _log(conn, run_id, attempt, error, "error")
         return status
+
+    def release(self, run_id: int, attempt: int, reason: str) -> None:
+        """The attempt stopped on purpose to give the run back (its worker is shutting
+        down: a Slurm job at its time limit, or cancelled): lost, so that the next worker
+        resumes it from its checkpoint. Not a failure: ``--max-attempts`` counts afresh
+        from here. :class:`Superseded` if the attempt no longer owns the run."""
+        with self._write() as conn:
+            values = {"status": LOST, "error": reason, "finished_at": time.time(), "retried_after": attempt}
+            self._own(conn, run_id, attempt, **values)
+            _log(conn, run_id, attempt, reason, "warning")
 
     def reap(
         self, *, stale_after: float, host: str, alive: Any, max_attempts: int = 3, watched: Iterable[int] = ()
@@ -582,9 +609,18 @@ class Store:
 
     # -- workers -----------------------------------------------------------------
 
-    def register_worker(self, worker_id: str, host: str, pid: int, slots: list[str]) -> None:
+    def register_worker(
+        self,
+        worker_id: str,
+        host: str,
+        pid: int,
+        slots: list[str],
+        *,
+        slurm: tuple[str | None, int | None] = (None, None),
+    ) -> None:
         now = time.time()
         row = {"id": worker_id, "host": host, "pid": pid, "slots": slots, "started_at": now, "heartbeat_at": now}
+        row.update(slurm_job=slurm[0], slurm_task=slurm[1])
         with self._write() as conn:
             conn.execute(sa.insert(WORKERS), {**row, "status": "running"})
 
@@ -612,6 +648,29 @@ class Store:
             if include_stopped or (info.status not in WORKER_ENDED and not silent):
                 out.append(info)
         return out
+
+    # -- Slurm jobs ----------------------------------------------------------------
+
+    def add_slurm_job(self, job_id: str, *, tasks: int, host: str, options: dict[str, Any], script: str) -> None:
+        row = {"job_id": job_id, "tasks": tasks, "submitted_at": time.time(), "host": host}
+        with self._write() as conn:
+            conn.execute(sa.insert(SLURM_JOBS), {**row, "options": options, "script": script})
+
+    def slurm_jobs(self, job_ids: Sequence[str] = ()) -> list[SlurmJobInfo]:
+        """The job arrays this store submitted, oldest first; only ``job_ids`` if given."""
+        query = sa.select(SLURM_JOBS).order_by(SLURM_JOBS.c.id)
+        if job_ids:
+            query = query.where(SLURM_JOBS.c.job_id.in_(list(job_ids)))
+        with self._read() as conn:
+            return [SlurmJobInfo(**row._mapping) for row in conn.execute(query)]
+
+    def slurm_cancelled(self, row_ids: Sequence[int]) -> None:
+        with self._write() as conn:
+            conn.execute(
+                sa.update(SLURM_JOBS)
+                .where(SLURM_JOBS.c.id.in_(list(row_ids)), SLURM_JOBS.c.cancelled_at.is_(None))
+                .values(cancelled_at=time.time())
+            )
 
 
 WORKER_ENDED = ("stopped", "died")  # a worker's last status: it shut down, or its process vanished

@@ -1,7 +1,8 @@
 """``python -m rlmrec.worker.child --artifacts DIR RUN_ID ATTEMPT``, the store URL in
 ``RLMREC_DB``: one claimed run in its own process (own CUDA context, own crash
 domain). The worker relays its shutdown as SIGTERM, which stops the run at the
-next batch. If the worker dies (kill -9, out of memory), the child dies too,
+next batch: cancelled, or with the worker's ``--grace`` (``RLMREC_HAND_BACK``), back
+in the queue to resume from its checkpoint. If the worker dies (kill -9, out of memory), the child dies too,
 instead of training on unsupervised: the run is then lost like any crash, and the
 next worker resumes it from its checkpoint."""
 
@@ -15,7 +16,9 @@ import os
 import signal
 import sys
 
+from rlmrec.slurm.env import current_job
 from rlmrec.store import Store, Superseded
+from rlmrec.store.records import slurm_label
 from rlmrec.worker.execute import Heartbeat, execute
 
 EXIT_RECORDED, EXIT_SUPERSEDED, EXIT_ERROR = 0, 3, 1
@@ -31,6 +34,12 @@ def die_with(parent: int) -> None:
             libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent:  # the worker died before the signal was armed
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def hand_back_reason() -> str:
+    job, task = current_job()
+    who = f"its Slurm job {slurm_label(job, task)} is ending" if job else "its worker shut down"
+    return f"handed back to the queue: {who}; resumes from its last checkpoint"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,7 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     if run.attempt != args.attempt:
         return EXIT_SUPERSEDED
     beat = Heartbeat(store, run.id, run.attempt, parent=worker)
-    signal.signal(signal.SIGTERM, lambda *_: beat.request_stop("stopped: the worker shut down"))
+    if os.environ.get("RLMREC_HAND_BACK") == "1":  # the worker's --grace: the run goes back to the queue
+        signal.signal(signal.SIGTERM, lambda *_: beat.request_stop(hand_back_reason(), hand_back=True))
+    else:
+        signal.signal(signal.SIGTERM, lambda *_: beat.request_stop("stopped: the worker shut down"))
     try:
         status = execute(store, run, beat=beat).status
     except Superseded:

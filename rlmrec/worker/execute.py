@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from rlmrec.config import RunConfig, resolve_config
 from rlmrec.errors import RLMRecError
 from rlmrec.events import Listener
-from rlmrec.store import CANCELLED, FAILED, SUCCEEDED, RunInfo, Store, Superseded
+from rlmrec.store import CANCELLED, FAILED, LOST, SUCCEEDED, RunInfo, Store, Superseded
 from rlmrec.store.recorder import Recorder
 
 if TYPE_CHECKING:
@@ -89,11 +89,15 @@ class Heartbeat(threading.Thread):
         self.parent = parent
         self.stop = threading.Event()
         self.reason = "cancelled"
+        self.hand_back = False  # stop to give the run back to the queue, not to cancel it
         self.superseded = False
         self._done = threading.Event()
 
-    def request_stop(self, reason: str) -> None:
-        self.reason = reason
+    def request_stop(self, reason: str, *, hand_back: bool = False) -> None:
+        """``hand_back``: the run goes back to the queue; a cancel request wins over it."""
+        if hand_back and self.stop.is_set() and not self.hand_back:
+            return
+        self.reason, self.hand_back = reason, hand_back
         self.stop.set()
 
     def run(self) -> None:
@@ -133,7 +137,7 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
 
 @dataclass
 class Outcome:
-    status: str  # succeeded | failed | cancelled | superseded
+    status: str  # succeeded | failed | cancelled | lost (handed back to the queue) | superseded
     result: TrainResult | None = None
 
 
@@ -188,7 +192,7 @@ def execute(
     except RunStopped:
         if beat.superseded:
             return Outcome("superseded")
-        return _end(store, run, CANCELLED, beat.reason, recorder)
+        return _end(store, run, LOST if beat.hand_back else CANCELLED, beat.reason, recorder)
     except KeyboardInterrupt:
         _end(store, run, CANCELLED, "interrupted (Ctrl-C)", recorder)
         raise
@@ -203,6 +207,9 @@ def execute(
 
 def _end(store: Store, run: RunInfo, status: str, reason: str, recorder: Recorder) -> Outcome:
     try:
+        if status == LOST:  # handed back: resumable, not final
+            store.release(run.id, run.attempt, reason)
+            return Outcome(status)
         recorder.log(f"{status}: {reason}", "error" if status == FAILED else "warning")
         store.finish(run.id, run.attempt, status, error=reason, seconds=recorder.total_seconds())
     except Superseded:

@@ -2,7 +2,12 @@
 
 Shutdown: the first SIGINT/SIGTERM stops claiming and lets running runs finish;
 the second relays SIGTERM to the children, which stop at the next batch and
-record themselves cancelled. Children run in their own session, so a Ctrl-C in
+record themselves cancelled. With a grace (``--grace``, as ``rlmrec slurm submit``
+sets it), the first signal gives running runs that long to finish, then stops them
+and hands them back to the queue (lost, resumed from their checkpoint by the next
+worker): a batch job ending must neither lose nor cancel its runs. A SIGTERM sent
+to the children themselves (Slurm's ``scancel`` signals every process of the job)
+then hands their runs back too. Children run in their own session, so a Ctrl-C in
 the worker's terminal reaches the worker only; a worker that dies (kill -9) takes
 its children with it (see ``child.py``), and the next worker on the host marks it
 died and its runs lost at once, then resumes them.
@@ -21,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from rlmrec.slurm.env import current_job
 from rlmrec.store import RUNNING, RunInfo, Store
 from rlmrec.worker.execute import CHECKPOINT
 
@@ -51,6 +57,9 @@ class WorkerOptions:
     stale_after_s: float = 60.0  # a heartbeat older than this marks a run lost
     max_attempts: int = 3
     heartbeat_s: float = 5.0
+    # After the first signal, running runs get this long to finish; then they stop and
+    # go back to the queue. None: they finish, however long (a second signal cancels them).
+    grace_s: float | None = None
 
 
 @dataclass
@@ -70,11 +79,21 @@ class Worker:
         self.signals = 0
         self._last_reap = 0.0
         self._orphans_seen: set[int] = set()
+        self.slurm = current_job()
+        self._hand_back_at: float | None = None  # monotonic time: grace over, runs go back
+        self._handed_back = False
 
     # -- signals ---------------------------------------------------------------
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self.signals += 1
+        grace = self.options.grace_s
+        if grace is not None:  # the main loop hands the runs back when this time comes
+            self._hand_back_at = time.monotonic() + grace if self.signals == 1 else 0.0
+            if self.signals == 1:
+                wait = f"running runs get {grace:g}s to finish, then go back to the queue"
+                self.say(f"shutting down: no new runs; {wait}")
+            return
         if self.signals == 1:
             self.say("shutting down: no new runs; waiting for running ones (signal again to stop them)")
         elif self.signals == 2:
@@ -90,10 +109,11 @@ class Worker:
 
     def run(self) -> int:
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-        self.store.register_worker(self.id, self.host, os.getpid(), self.options.slots)
+        self.store.register_worker(self.id, self.host, os.getpid(), self.options.slots, slurm=self.slurm)
         self.say(f"worker {self.id}: {len(self.options.slots)} slot(s) on {', '.join(sorted(set(self.options.slots)))}")
         try:
             while True:
+                self._hand_back()
                 self._collect()
                 self._reap()
                 if not self.draining:
@@ -110,6 +130,17 @@ class Worker:
             for s, handler in previous.items():
                 signal.signal(s, handler)
         return 0
+
+    def _hand_back(self) -> None:
+        """Grace over (or a second signal): every running run stops at its next batch
+        and goes back to the queue; its child records that (see ``child.py``)."""
+        if self._hand_back_at is None or self._handed_back or time.monotonic() < self._hand_back_at:
+            return
+        self._handed_back = True
+        if self.children:
+            self.say(f"handing {len(self.children)} running run(s) back to the queue (they resume from a checkpoint)")
+        for child in self.children.values():
+            child.process.send_signal(signal.SIGTERM)
 
     def _nothing_left(self) -> bool:
         """Nothing this worker can run waits, and no run is running without its worker
@@ -136,7 +167,7 @@ class Worker:
         for slot, device in enumerate(self.options.slots):
             if slot in self.children or self.draining:
                 continue
-            run = self.store.claim(self.id, self.host, os.getpid(), device)
+            run = self.store.claim(self.id, self.host, os.getpid(), device, slurm=self.slurm)
             if run is None:
                 return
             self.claimed += 1
@@ -152,6 +183,8 @@ class Worker:
         env = dict(os.environ)
         env["RLMREC_HEARTBEAT_S"] = str(self.options.heartbeat_s)
         env["RLMREC_WORKER_PID"] = str(os.getpid())  # the child dies with this process
+        if self.options.grace_s is not None:
+            env["RLMREC_HAND_BACK"] = "1"  # a SIGTERM gives the run back instead of cancelling it
         if device == "cpu":
             env["CUDA_VISIBLE_DEVICES"] = ""  # a CPU slot never touches a GPU
             cpu_slots = self.options.slots.count("cpu")
