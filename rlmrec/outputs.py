@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from rlmrec.atomic import atomic_write
 from rlmrec.errors import RLMRecError
 
 
@@ -37,13 +38,11 @@ def writable_folder(path: Path, option: str = "--out") -> Path:
 @contextlib.contextmanager
 def replacing(path: Path, option: str = "--out") -> Iterator[Path]:
     """A temporary name beside ``path`` to write to (same suffix, so writers that go by
-    it still can), renamed over ``path`` once the block succeeds: never half a file."""
+    it still can), renamed over ``path`` once the block succeeds: never half a file.
+    An OS error becomes one line naming the option and the path."""
     path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     try:
-        yield tmp
-        tmp.replace(path)
+        with atomic_write(path) as tmp:
+            yield tmp
     except OSError as error:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
         raise RLMRecError(f"{option} {path}: cannot write it ({_why(error)})") from None

@@ -9,7 +9,6 @@ last K); the best state is restored and evaluated once on the test split.
 from __future__ import annotations
 
 import json
-import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -19,13 +18,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from rlmrec import sparse
+from rlmrec import checkpoint, sparse
+from rlmrec.atomic import atomic_write
 from rlmrec.config import RunConfig
 from rlmrec.data.dataset import Dataset
 from rlmrec.data.preflight import DatasetFacts, check_fit
 from rlmrec.device import resolve_device, seed_everything, tune_cpu_allocator
 from rlmrec.early_stopping import EarlyStopping
-from rlmrec.errors import ConfigError
 from rlmrec.events import EpochEnded, Evaluated, Listener, RunFinished, RunStarted, Tested
 from rlmrec.graph import propagation_probe
 from rlmrec.metrics import EvalResult, Evaluator
@@ -39,7 +38,7 @@ class RunStopped(Exception):
     """Raised between batches when the trainer's ``should_stop`` says so (a cancel)."""
 
 
-Checkpoint = dict[str, Any]
+Checkpoint = checkpoint.State
 
 
 @dataclass
@@ -171,53 +170,19 @@ class Trainer:
         return (self.valid_eval if split == "valid" else self.test_eval)(users, items)
 
     def checkpoint(self, progress: _Progress) -> Checkpoint:
-        """The state to resume from, taken right after an evaluation. Plain tensors,
-        numbers and containers only: it loads with ``torch.load(weights_only=True)``."""
-        rng: dict[str, Any] = {
-            "torch": torch.get_rng_state(),
-            "numpy": self.rng.bit_generator.state,
-            "python": random.getstate(),
-        }
-        if self.device.type == "cuda":
-            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        """The state to resume from, taken right after an evaluation (rlmrec/checkpoint.py)."""
         fields = {k: v for k, v in progress.__dict__.items() if k != "stopping"}
         stop = progress.stopping
-        return {
-            "version": 1,
-            "config": self.cfg.to_dict(),
-            "model": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
-            "optimizer": self.optimizer.state_dict() if self.optimizer else {},
-            "rng": rng,
-            "progress": {
-                **fields,
-                "best_state": {k: v.cpu() for k, v in (progress.best_state or {}).items()},
-                # The stopping state under the names checkpoints have always used.
-                "best_value": stop.best_value,
-                "best_epoch": stop.best_epoch,
-                "patience_used": stop.bad_evals,
-            },
-        }
+        # The stopping state under the names checkpoints have always used.
+        fields.update(best_value=stop.best_value, best_epoch=stop.best_epoch, patience_used=stop.bad_evals)
+        return checkpoint.capture(self.cfg.to_dict(), self.model, self.optimizer, self.rng, self.device, fields)
 
     def restore(self, state: Checkpoint) -> _Progress:
-        if state.get("config") != self.cfg.to_dict():
-            raise ConfigError("the checkpoint was written for a different config; remove it to start afresh")
-        self.model.load_state_dict(state["model"])
-        if self.optimizer is not None:
-            self.optimizer.load_state_dict(state["optimizer"])
-        rng = state["rng"]
-        torch.set_rng_state(rng["torch"])
-        self.rng.bit_generator.state = rng["numpy"]
-        version, internal, gauss = rng["python"]
-        random.setstate((version, tuple(internal), gauss))
-        if "cuda" in rng and self.device.type == "cuda":
-            torch.cuda.set_rng_state(rng["cuda"], self.device)
-        fields = dict(state["progress"])
+        fields = checkpoint.apply(state, self.cfg.to_dict(), self.model, self.optimizer, self.rng, self.device)
         stopping = EarlyStopping(
             self.cfg.train.patience, fields.pop("best_value"), fields.pop("best_epoch"), fields.pop("patience_used")
         )
-        progress = _Progress(stopping, **fields)
-        progress.best_state = {k: v.to(self.device) for k, v in (progress.best_state or {}).items()}
-        return progress
+        return _Progress(stopping, **fields)
 
     def fit(
         self, resume: Checkpoint | None = None, on_checkpoint: Callable[[Checkpoint], None] | None = None
@@ -301,24 +266,15 @@ class Trainer:
 
 def save_artifacts(result: TrainResult, state: dict[str, torch.Tensor], out_dir: Path) -> None:
     """``best.pt`` (the restored state), ``test_per_user.npz`` (per-user test metrics
-    for paired significance tests) and ``result.json``; each written to a temporary
-    name first and renamed, so a crash never leaves a half-written file."""
+    for paired significance tests) and ``result.json``; each appears whole or not at all."""
     out_dir.mkdir(parents=True, exist_ok=True)
-
-    def atomic(name: str, write: Any) -> None:
-        tmp = out_dir / f".{name}.tmp"
-        write(tmp)
-        tmp.replace(out_dir / name)
-
-    atomic("best.pt", lambda p: torch.save({k: v.cpu() for k, v in state.items()}, p))
-
-    def write_npz(p: Path) -> None:
-        with open(p, "wb") as f:
-            arrays: dict[str, Any] = {"users": result.test.users, **result.test.per_user}
-            np.savez_compressed(f, **arrays)
-
-    atomic("test_per_user.npz", write_npz)
-    atomic("result.json", lambda p: p.write_text(json.dumps({**result.summary(), "history": result.history}, indent=2)))
+    with atomic_write(out_dir / "best.pt") as tmp:
+        torch.save({k: v.cpu() for k, v in state.items()}, tmp)
+    arrays: dict[str, Any] = {"users": result.test.users, **result.test.per_user}
+    with atomic_write(out_dir / "test_per_user.npz") as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays)
+    with atomic_write(out_dir / "result.json") as tmp:
+        tmp.write_text(json.dumps({**result.summary(), "history": result.history}, indent=2))
 
 
 def train(

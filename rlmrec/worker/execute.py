@@ -19,8 +19,9 @@ import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from rlmrec import checkpoint
 from rlmrec.config import RunConfig, resolve_config
 from rlmrec.errors import RLMRecError
 from rlmrec.events import Listener
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from rlmrec.trainer import TrainResult
 
 HEARTBEAT_S = float(os.environ.get("RLMREC_HEARTBEAT_S", "5"))
-CHECKPOINT = "state.pt"
+CHECKPOINT = checkpoint.FILENAME  # in the run's folder
 _IDENTITY = ("model", "variant", "dataset")
 
 
@@ -117,24 +118,6 @@ class Heartbeat(threading.Thread):
         self._done.set()
 
 
-def load_checkpoint(path: Path) -> dict[str, Any] | None:
-    import torch
-
-    if not path.exists():
-        return None
-    # weights_only: tensors, numbers and containers; never arbitrary pickled objects.
-    state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
-    return state
-
-
-def save_checkpoint(state: dict[str, Any], path: Path) -> None:
-    import torch
-
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)  # atomic: a kill mid-write leaves the previous checkpoint
-
-
 @dataclass
 class Outcome:
     status: str  # succeeded | failed | cancelled | lost (handed back to the queue) | superseded
@@ -159,7 +142,7 @@ def execute(
     beat = beat or Heartbeat(store, run.id, run.attempt)
     recorder = Recorder(store, run.id, run.attempt, prior_seconds=run.seconds or 0.0)
     out_dir = out_dir or store.run_dir(run.id)
-    checkpoint = out_dir / CHECKPOINT
+    state_file = out_dir / CHECKPOINT
     beat.start()
     try:
         cfg = config_of(run)
@@ -167,13 +150,13 @@ def execute(
         if dataset is None:
             dataset = load_dataset(run.dataset, os.environ.get("RLMREC_DATA") or run.data_root)
         out_dir.mkdir(parents=True, exist_ok=True)
-        resume = load_checkpoint(checkpoint)
+        resume = checkpoint.load(state_file)
         resume_epoch = resume["progress"]["next_epoch"] - 1 if resume else None
         store.begin_attempt(
             run.id, run.attempt, pid=os.getpid(), code_version=code_version(), resume_epoch=resume_epoch
         )
         trainer = Trainer(cfg, dataset, [recorder, *listeners], out_dir, should_stop=beat.stop.is_set)
-        result = trainer.fit(resume, on_checkpoint=lambda state: save_checkpoint(state, checkpoint))
+        result = trainer.fit(resume, on_checkpoint=lambda state: checkpoint.save(state, state_file))
         selection = f"recall@{cfg.train.topk[-1]}"
         per_user = {"users": result.test.users, **result.test.per_user}
         store.finish(
@@ -185,7 +168,7 @@ def execute(
             seconds=recorder.total_seconds(),
             per_user=per_user,
         )
-        checkpoint.unlink(missing_ok=True)  # best.pt holds the result; the resume state is spent
+        state_file.unlink(missing_ok=True)  # best.pt holds the result; the resume state is spent
         return Outcome(SUCCEEDED, result)
     except Superseded:
         return Outcome("superseded")
