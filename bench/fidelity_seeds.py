@@ -66,17 +66,17 @@ def stop_by_patience(points: list[dict[str, Any]], patience: int) -> dict[str, A
 
 
 def stop_by_smoothed(points: list[dict[str, Any]], patience: int, window: int = 3) -> dict[str, Any] | None:
-    """The same rule on a trailing mean of ``window`` validations; the point kept is
-    the best raw validation within the best window."""
+    """Stop when the trailing mean of ``window`` validations has not improved for
+    ``patience`` evaluations; keep the best single validation seen until then."""
     rule = EarlyStopping(patience)
     best = None
-    for n in range(len(points)):
-        window_points = points[max(0, n - window + 1) : n + 1]
-        mean = statistics.fmean(p["valid"]["recall@20"] for p in window_points)
-        if rule.update(points[n]["epoch"], mean):
-            best = max(window_points, key=lambda p: p["valid"]["recall@20"])
+    for n, point in enumerate(points):
+        if best is None or point["valid"]["recall@20"] > best["valid"]["recall@20"]:
+            best = point
+        recent = points[max(0, n - window + 1) : n + 1]
+        rule.update(point["epoch"], statistics.fmean(p["valid"]["recall@20"] for p in recent))
         if rule.should_stop:
-            return {**best, "stopped": points[n]["epoch"]} if best else None
+            return {**best, "stopped": point["epoch"]}
     return None
 
 

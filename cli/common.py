@@ -7,7 +7,6 @@ import errno
 import importlib
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,7 +17,11 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from rlmrec.errors import RLMRecError
+from rlmrec.report.present import STATUS_STYLE, duration, metric, when
 from rlmrec.store import Store
+
+# Formatting shared with the dashboard (rlmrec/report/present.py), re-exported for the commands.
+__all__ = ["STATUS_STYLE", "duration", "metric", "when"]
 
 DbOption = Annotated[
     str | None,
@@ -31,15 +34,6 @@ ArtifactsOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
-
-STATUS_STYLE = {
-    "queued": "cyan",
-    "running": "bold yellow",
-    "succeeded": "green",
-    "failed": "bold red",
-    "cancelled": "magenta",
-    "lost": "red",
-}
 
 
 def fail(error: Exception) -> typer.Exit:
@@ -136,22 +130,3 @@ def parse_ids(values: list[str]) -> list[int]:
 def split_list(values: list[str] | None) -> list[str]:
     """Repeated options and comma lists alike: ``--status failed,lost --status queued``."""
     return [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-
-
-def when(at: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at)) if at else ""
-
-
-def metric(value: float | None) -> str:
-    return f"{value:.4f}" if value is not None else ""

@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rlmrec.errors import RLMRecError
+from rlmrec.report.present import status_label
 from rlmrec.store import STATUSES, RunInfo, Store
 from rlmrec.store.placement import waits_for
 
@@ -38,8 +39,7 @@ Ids = Annotated[list[str], typer.Argument(help="Run ids or ranges (3 5-8)")]
 
 
 def _status_text(run: RunInfo) -> Text:
-    label = run.status + (" (stopping)" if run.cancel_requested and run.status == "running" else "")
-    return Text(label, style=STATUS_STYLE.get(run.status, ""))
+    return Text(status_label(run), style=STATUS_STYLE.get(run.status, ""))
 
 
 def ls(

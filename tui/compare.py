@@ -3,7 +3,6 @@ validation curves and the main loss overlaid, config differences."""
 
 from __future__ import annotations
 
-import json
 from typing import ClassVar
 
 from rich.table import Table
@@ -17,9 +16,8 @@ from textual.widgets import DataTable, Footer, Header, Static
 from textual_plotext import PlotextPlot
 
 from rlmrec.errors import RLMRecError
+from rlmrec.report import present
 from rlmrec.store import EpochInfo, RunInfo
-
-from .format import fmt_metric
 
 
 class CompareScreen(Screen[None]):
@@ -67,17 +65,17 @@ class CompareScreen(Screen[None]):
         self.runs, self.curves = runs, curves
         self._metrics(self.query_one("#metrics", DataTable))
         self.query_one("#config", Static).update(self._config())
-        panels = (("#valid", "validation recall@20", "recall@20"), ("#loss", "loss: bpr", "bpr"))
-        for widget_id, title, series in panels:
+        # Validation Recall@20, and each run's own training loss (BPR, or AutoCF's "rec").
+        valid = [(run, present.series(curves[run.id], "recall@20")) for run in runs]
+        mains = {run.id: present.main_loss(curves[run.id]) for run in runs}
+        losses = [(run, present.series(curves[run.id], term) if (term := mains[run.id]) else []) for run in runs]
+        loss_title = "loss: " + (" / ".join(dict.fromkeys(t for t in mains.values() if t)) or "none yet")
+        for widget_id, title, lines in (("#valid", "validation recall@20", valid), ("#loss", loss_title, losses)):
             plot = self.query_one(widget_id, PlotextPlot)
             plt = plot.plt
             plt.clear_data()
             plt.clear_figure()
-            for run in runs:
-                if series == "bpr":
-                    points = [(e.epoch, e.losses[series]) for e in curves[run.id] if series in e.losses]
-                else:
-                    points = [(e.epoch, e.valid[series]) for e in curves[run.id] if e.valid and series in e.valid]
+            for run, points in lines:
                 if points:
                     plt.plot([p[0] for p in points], [p[1] for p in points], label=f"run {run.id}")
             plt.title(title)
@@ -89,14 +87,12 @@ class CompareScreen(Screen[None]):
         table.clear(columns=True)
         table.add_column("metric", key="metric")
         for run in self.runs:
-            label = Text(f"{run.id}: {run.model}/{run.variant} {run.dataset} s{run.seed}")  # not markup
+            label = Text(present.run_title(run))  # not markup
             table.add_column(label, key=str(run.id))
-        names = list(dict.fromkeys(m for r in self.runs for m in (r.test_metrics or {})))
-        for name in names:
-            values = [(r.test_metrics or {}).get(name) for r in self.runs]
+        for name, values in present.metric_rows(self.runs):
             top = max((v for v in values if v is not None), default=None)
             highlight = len(self.runs) > 1
-            cells = [Text(fmt_metric(v), style="bold green" if highlight and v == top else "", justify="right")
+            cells = [Text(present.metric(v), style="bold green" if highlight and v == top else "", justify="right")
                      for v in values]  # fmt: skip
             table.add_row(Text(name), *cells)
         table.add_row(Text("best epoch"), *(Text("" if r.best_epoch is None else str(r.best_epoch)) for r in self.runs))
@@ -105,7 +101,7 @@ class CompareScreen(Screen[None]):
     def _config(self) -> Table:
         configs = [r.config or {} for r in self.runs]
         keys = list(dict.fromkeys(k for c in configs for k in c))
-        changed = [k for k in keys if len({json.dumps(c.get(k)) for c in configs}) > 1]
+        changed = present.changed_keys(configs)
         shown = changed if self.only_changed else keys
         title = "config: only changed keys (o: all)" if self.only_changed else "config: all keys (o: only changed)"
         table = Table(title=title, expand=True)

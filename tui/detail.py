@@ -16,9 +16,8 @@ from textual.widgets import Footer, Header, RichLog, Static
 from textual_plotext import PlotextPlot
 
 from rlmrec.errors import RLMRecError
+from rlmrec.report import present
 from rlmrec.store import EpochInfo, LogInfo, RunInfo, Store
-
-from .format import STATUS_STYLE, fmt_metric, fmt_seconds
 
 
 class DetailScreen(Screen[None]):
@@ -75,9 +74,9 @@ class DetailScreen(Screen[None]):
         info = Text()
         info.append(f"run {run.id}  ", style="bold")
         info.append(f"{run.model}/{run.variant} on {run.dataset}, seed {run.seed}  ")
-        info.append(f"{run.status}  ", style=STATUS_STYLE.get(run.status, ""))
+        info.append(f"{run.status}  ", style=present.STATUS_STYLE.get(run.status, ""))
         info.append(f"attempt {run.attempt}  epoch {'' if run.epoch is None else run.epoch}  ")
-        info.append(f"elapsed {fmt_seconds(run.duration(now))}  ")
+        info.append(f"elapsed {present.duration(run.duration(now))}  ")
         info.append(f"{run.host or ''} {run.device or ''} {run.code_version or ''}", style="dim")
         if run.error:
             info.append(f"\n{run.error}", style="red")
@@ -99,9 +98,8 @@ class DetailScreen(Screen[None]):
         plt = losses.plt
         plt.clear_data()
         plt.clear_figure()
-        terms = list(dict.fromkeys(t for e in epochs for t in e.losses))
-        for term in terms:
-            points = [(e.epoch, e.losses[term]) for e in epochs if term in e.losses]
+        for term in present.loss_terms([epochs]):
+            points = present.series(epochs, term)
             if points:
                 plt.plot([p[0] for p in points], [p[1] for p in points], label=term)
         plt.title("loss terms per epoch")
@@ -110,9 +108,9 @@ class DetailScreen(Screen[None]):
         plt = valid.plt
         plt.clear_data()
         plt.clear_figure()
-        names = [m for m in ("recall@20", "ndcg@20") if any(e.valid and m in e.valid for e in epochs)]
+        names = [m for m in ("recall@20", "ndcg@20") if m in present.valid_metrics([epochs])]
         for name in names:
-            points = [(e.epoch, e.valid[name]) for e in epochs if e.valid and name in e.valid]
+            points = present.series(epochs, name)
             plt.plot([p[0] for p in points], [p[1] for p in points], label=name, marker="dot")
         plt.title("validation")
         valid.refresh()
@@ -126,7 +124,7 @@ class DetailScreen(Screen[None]):
         names = list((run.test_metrics or run.valid_metrics or {}).keys())
         for name in names:
             test, valid = (run.test_metrics or {}).get(name), (run.valid_metrics or {}).get(name)
-            table.add_row(Text(name), fmt_metric(test), fmt_metric(valid))
+            table.add_row(Text(name), present.metric(test), present.metric(valid))
         return table
 
     def action_cancel(self) -> None:

@@ -17,9 +17,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from rlmrec.errors import RLMRecError
+from rlmrec.report import present
 from rlmrec.store import RunInfo, Store
 
-from .format import STATUS_STYLE, fmt_metric, fmt_seconds
 from .model import SORT_KEYS, Query, arrange, page, time_left
 
 COLUMNS = ("", "id", "status", "model", "variant", "dataset", "seed", "epoch", "val R@20", "test R@20", "elapsed",
@@ -121,10 +121,10 @@ class RunsScreen(Screen[None]):
                 run.dataset,
                 str(run.seed),
                 "" if run.epoch is None else str(run.epoch),
-                fmt_metric(run.best_valid),
-                fmt_metric(run.test_value),
-                fmt_seconds(run.duration(now)),
-                fmt_seconds(time_left(run)),
+                present.metric(run.best_valid),
+                present.metric(run.test_value),
+                present.duration(run.duration(now)),
+                present.duration(time_left(run)),
                 run.group or "",
             ))  # fmt: skip
         # Explicit widths from this page's cells: auto-sized columns can stay at their
@@ -135,7 +135,7 @@ class RunsScreen(Screen[None]):
         for run, row in zip(self.shown, rows, strict=True):
             # Text, not str: DataTable reads str cells as markup, and groups and datasets are user text.
             cells = [Text(cell) for cell in row]
-            cells[2] = Text(row[2], style=STATUS_STYLE.get(run.status, ""))
+            cells[2] = Text(row[2], style=present.STATUS_STYLE.get(run.status, ""))
             table.add_row(*cells, key=str(run.id))
         if selected is not None:
             for i, run in enumerate(self.shown):
@@ -145,7 +145,7 @@ class RunsScreen(Screen[None]):
         counts: dict[str, int] = {}
         for run in self.runs:
             counts[run.status] = counts.get(run.status, 0) + 1
-        tally = "  ".join(f"[{STATUS_STYLE.get(s, '')}]{n} {s}[/]" for s, n in counts.items()) or "no runs yet"
+        tally = "  ".join(f"[{present.STATUS_STYLE.get(s, '')}]{n} {s}[/]" for s, n in counts.items()) or "no runs yet"
         arrow = "▼" if self.sort_reverse else "▲"
         extra = f"  filter: {escape(self.query_text)}" if self.query_text else ""
         pages = f"  page {self.page_number + 1}/{self.pages} ([ ])" if self.pages > 1 else ""

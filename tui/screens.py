@@ -16,9 +16,8 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Markdown, Static
 
 from rlmrec.errors import RLMRecError
+from rlmrec.report import present
 from rlmrec.store import WorkerInfo
-
-from .format import fmt_seconds
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -170,7 +169,7 @@ class WorkersScreen(Screen[None]):
             table.add_column(name)
         for w in workers:
             cells = [w.id, w.status, ", ".join(w.slots), ", ".join(map(str, w.runs)) or "idle",
-                     fmt_seconds(now - w.started_at), f"{now - w.heartbeat_at:.0f}s ago",
+                     present.duration(now - w.started_at), f"{now - w.heartbeat_at:.0f}s ago",
                      *([w.slurm or ""] * slurm)]  # fmt: skip
             table.add_row(*(Text(cell) for cell in cells))  # worker ids hold host names: never markup
         self.query_one("#workers", Static).update(table if workers else "no live workers (start one: rlmrec worker)")

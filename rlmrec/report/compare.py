@@ -6,10 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rlmrec.report import stats
+from rlmrec.report import present, stats
 from rlmrec.store import RunInfo, Store
-
-_IDENTITY = {"model", "variant", "dataset"}
 
 
 @dataclass
@@ -61,8 +59,7 @@ def _epochs(run: RunInfo) -> int | None:
 
 
 def config_diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
-    keys = [k for k in dict.fromkeys([*a, *b]) if k not in _IDENTITY or a.get(k) != b.get(k)]
-    return {k: (a.get(k), b.get(k)) for k in keys if a.get(k) != b.get(k)}
+    return {k: (a.get(k), b.get(k)) for k in present.changed_keys([a, b])}
 
 
 def compare(store: Store, a_id: int, b_id: int) -> Comparison:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rlmrec.errors import RLMRecError
 from rlmrec.outputs import replacing
+from rlmrec.report import present
 from rlmrec.store import Store
 
 DEFAULT_SERIES = ("loss", "recall@20", "ndcg@20")
@@ -26,8 +27,8 @@ def plot_runs(store: Store, run_ids: list[int], out: Path, series: list[str] | N
     curves = {run.id: store.epochs(run.id) for run in runs}
     if not any(curves.values()):
         raise RLMRecError(f"run(s) {', '.join(map(str, run_ids))} have no recorded epochs yet")
-    terms = list(dict.fromkeys(t for eps in curves.values() for e in eps for t in e.losses))
-    valid = list(dict.fromkeys(m for eps in curves.values() for e in eps for m in (e.valid or {})))
+    terms = present.loss_terms(curves.values())
+    valid = present.valid_metrics(curves.values())
     panels: list[str] = []
     for name in series or DEFAULT_SERIES:
         if name == "loss":
@@ -42,14 +43,10 @@ def plot_runs(store: Store, run_ids: list[int], out: Path, series: list[str] | N
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False, dpi=100)
     for ax, panel in zip(axes.flat, panels, strict=False):
         for run in runs:
-            if panel in terms:
-                points = [(e.epoch, e.losses[panel]) for e in curves[run.id] if panel in e.losses]
-            else:
-                points = [(e.epoch, e.valid[panel]) for e in curves[run.id] if e.valid and panel in e.valid]
+            points = present.series(curves[run.id], panel)
             if points:
                 xs, ys = zip(*points, strict=True)
-                label = f"{run.id}: {run.model}/{run.variant} {run.dataset} s{run.seed}"
-                ax.plot(xs, ys, marker="o" if panel not in terms else None, markersize=3, label=label)
+                ax.plot(xs, ys, marker="o" if panel not in terms else None, markersize=3, label=present.run_title(run))
         ax.set_title(panel if panel not in terms else f"loss: {panel}")
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)

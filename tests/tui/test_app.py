@@ -250,3 +250,31 @@ async def test_ten_thousand_runs_stay_paged(tmp_path: object) -> None:
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+async def test_compare_plots_each_runs_own_loss_autocf_included(tmp_path: object, frozen: None) -> None:
+    """AutoCF's training loss is "rec", not "bpr": comparing it with LightGCN shows both
+    runs' loss curves (the chart once drew only BPR, leaving AutoCF's empty)."""
+    from pathlib import Path
+
+    from .conftest import progress, spec
+
+    store = Store(f"sqlite:///{Path(str(tmp_path)) / 'runs.db'}", Path(str(tmp_path)) / "runs")
+    lightgcn, autocf = store.add_runs([spec("lightgcn", "base", 2023), spec("autocf", "base", 2023)])
+    for run_id in (lightgcn, autocf):
+        run = store.claim("host:1:0", "host", 1, "cpu")
+        assert run is not None and run.id == run_id
+        store.begin_attempt(run.id, run.attempt, pid=1, code_version="git:abc", resume_epoch=None)
+    progress(store, lightgcn, 1, 4, 0.2)  # bpr and reg
+    for epoch in range(4):  # AutoCF's own terms: no bpr at all
+        store.record_epoch(autocf, 1, epoch, {"rec": -1.0 - epoch, "ssl": 0.5, "reg": 1e-4}, 0.05, 1.0, "")
+    app = make_app(store)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await until(pilot, lambda: len(table_ids(app)) == 2)
+        await pilot.press("space", "space", "c")
+        await until(pilot, lambda: isinstance(app.screen, CompareScreen) and bool(app.screen.runs))
+        monitor = app.screen.query_one("#loss").plt._active.monitor  # type: ignore[attr-defined]
+        assert monitor.title == "loss: bpr / rec"
+        assert monitor.label == [f"run {lightgcn}", f"run {autocf}"]
+        assert [len(xs) for xs in monitor.x] == [4, 4]
+        assert monitor.y[1] == [-1.0, -2.0, -3.0, -4.0]
