@@ -23,9 +23,9 @@ from rich.progress import (
 from rich.table import Table
 
 from rlmrec.data.layout import resolve_data_root
-from rlmrec.errors import DataError, RLMRecError
+from rlmrec.errors import DataError
 
-from .common import JsonOption, fail, table_console
+from .common import JsonOption, table_console
 
 FileOption = Annotated[Path | None, typer.Option(help="CSV, TSV, JSON Lines or Parquet, optionally .gz")]
 
@@ -139,10 +139,8 @@ def build(
         )
         with _progress() as update:
             built = build_dataset(source, name, root, options, force=force, progress=update)
-    except RLMRecError as error:
-        raise fail(error) from None
     except OSError as error:  # a full disk or an unwritable data root: one line too
-        raise fail(DataError(f"cannot write under {root}: {error.strerror or error}")) from None
+        raise DataError(f"cannot write under {root}: {error.strerror or error}") from None
     if json_:
         typer.echo(json.dumps(json.loads((built.path / "build.json").read_text())))
         return

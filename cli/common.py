@@ -54,8 +54,10 @@ _USAGE_ERRORS = _usage_errors()
 
 
 class OneLineErrors(TyperGroup):
-    """Usage mistakes (a value that does not parse, a missing argument, an unknown
-    option) in the one-line style of every other error, not Typer's boxed message."""
+    """Every mistake as one line and exit status 1: the library's errors
+    (:class:`RLMRecError`: bad input, files, configs, the store), raised from any
+    command, and usage mistakes (a value that does not parse, a missing argument, an
+    unknown option) instead of Typer's boxed message. Commands just let errors rise."""
 
     def make_context(self, info_name: Any, args: Any, parent: Any = None, **extra: Any) -> Any:
         try:
@@ -68,6 +70,8 @@ class OneLineErrors(TyperGroup):
             return super().invoke(ctx)  # sub-commands parse their arguments in here
         except _USAGE_ERRORS as error:
             raise _usage(error) from None
+        except RLMRecError as error:
+            raise fail(error) from None
 
 
 def _usage(error: Any) -> Exception:
@@ -105,10 +109,7 @@ def table_console() -> Console:
 def open_store(db: str | None, artifacts: Path | None = None, *, existing: bool = False) -> Store:
     """``existing``: for commands that read or steer runs, a missing SQLite file is an
     error, not a new empty store."""
-    try:
-        return Store(db, artifacts, create=not existing)
-    except RLMRecError as error:
-        raise fail(error) from None
+    return Store(db, artifacts, create=not existing)
 
 
 def parse_ids(values: list[str]) -> list[int]:
@@ -120,9 +121,9 @@ def parse_ids(values: list[str]) -> list[int]:
             try:
                 first, last = int(lo), int(hi) if sep else int(lo)
             except ValueError:
-                raise fail(RLMRecError(f"bad run id '{part}': expected a number or a range such as 3-7")) from None
+                raise RLMRecError(f"bad run id '{part}': expected a number or a range such as 3-7") from None
             if last < first:
-                raise fail(RLMRecError(f"run id range '{part}' is empty; did you mean {last}-{first}?"))
+                raise RLMRecError(f"run id range '{part}' is empty; did you mean {last}-{first}?")
             ids.extend(range(first, last + 1))
     return list(dict.fromkeys(ids))
 

@@ -37,7 +37,7 @@ from rlmrec.data.layout import (
 )
 from rlmrec.errors import DataError, RLMRecError
 
-from .common import JsonOption, fail, table_console
+from .common import JsonOption, table_console
 
 if TYPE_CHECKING:
     from rlmrec.data.inspection import EntityView, Kind, Summary
@@ -191,15 +191,12 @@ def show(
     from rlmrec.data.inspection import show_entity
 
     if (user is None) == (item is None):
-        raise fail(RLMRecError("give exactly one of --user N or --item N"))
-    try:
-        name, folder = find_dataset(dataset, data_root)
-        kind: Kind = "user" if user is not None else "item"
-        index = user if user is not None else item
-        assert index is not None
-        view = show_entity(name, folder, kind, index)
-    except RLMRecError as error:
-        raise fail(error) from None
+        raise RLMRecError("give exactly one of --user N or --item N")
+    name, folder = find_dataset(dataset, data_root)
+    kind: Kind = "user" if user is not None else "item"
+    index = user if user is not None else item
+    assert index is not None
+    view = show_entity(name, folder, kind, index)
     if json_:
         typer.echo(json.dumps(view.to_json()))
         return
@@ -227,10 +224,7 @@ def validate(
     """
     from rlmrec.data.validate import validate_demo, validate_folder
 
-    try:
-        name, folder = find_dataset(dataset, data_root)
-    except RLMRecError as error:
-        raise fail(error) from None
+    name, folder = find_dataset(dataset, data_root)
     report = validate_demo() if folder is None else validate_folder(folder, name)
     if json_:
         typer.echo(json.dumps(report.to_json()))
@@ -240,7 +234,7 @@ def validate(
         console.print(f"[bold]{escape(report.verdict())}[/bold]")
     if not report.ok or (strict and report.warnings):
         problems = report.verdict() if not report.ok else f"{report.name}: {len(report.warnings)} warning(s) (--strict)"
-        raise fail(DataError(problems))
+        raise DataError(problems)
 
 
 # ---------------------------------------------------------------------- fetch
@@ -284,21 +278,18 @@ def fetch(
     wanted = None if not names or "all" in names else names
     root = resolve_data_root(data_root)
     console = _err()
-    try:
-        with _progress("data.zip", bytes_=True) as update:
-            result = fetch_datasets(
-                wanted,
-                root,
-                url=url,
-                size=size,
-                archive=archive,
-                force=force,
-                keep_archive=keep_archive,
-                progress=update,
-                retries=retries,
-            )
-    except RLMRecError as error:
-        raise fail(error) from None
+    with _progress("data.zip", bytes_=True) as update:
+        result = fetch_datasets(
+            wanted,
+            root,
+            url=url,
+            size=size,
+            archive=archive,
+            force=force,
+            keep_archive=keep_archive,
+            progress=update,
+            retries=retries,
+        )
     out = Console(highlight=False, soft_wrap=True)
     if result.archive is not None:
         how = "downloaded" if result.downloaded else "used"
@@ -321,7 +312,7 @@ def fetch(
             if finding.level in ("warning", "error"):
                 out.print(f"  {_MARK[finding.level]}  {escape(finding.message)}")
     if invalid:
-        raise fail(DataError(f"{', '.join(invalid)}: failed validation; nothing installed for them"))
+        raise DataError(f"{', '.join(invalid)}: failed validation; nothing installed for them")
     console.print("[dim]next: rlmrec data ls; rlmrec data show amazon --user 0; rlmrec run lightgcn con amazon[/dim]")
 
 
@@ -345,10 +336,7 @@ def import_(
     from rlmrec.data.importer import import_folder
 
     root = resolve_data_root(data_root)
-    try:
-        done = import_folder(path, name or Path(path).expanduser().absolute().name, root, link=link, force=force)
-    except RLMRecError as error:
-        raise fail(error) from None
+    done = import_folder(path, name or Path(path).expanduser().absolute().name, root, link=link, force=force)
     how = "linked to" if done.linked else "copied from"
     out = Console(highlight=False, soft_wrap=True)
     name = escape(done.name)
@@ -388,34 +376,31 @@ def embed(
     server with --base-url (batched, retried, cached in the dataset's llm_cache.sqlite).
     Each file is replaced atomically; the previous one is kept as <name>.prev.
     """
-    try:
-        name, folder = find_dataset(dataset, data_root)
-        if folder is None:
-            raise DataError(
-                "the built-in demo has no folder to write to; write it out first: python -c "
-                "\"from rlmrec.data.demo import write_demo; write_demo('data/demo')\""
-            )
-        if base_url:
-            from rlmrec.profile.embed_api import DEFAULT_API_MODEL, embed_folder_api
+    name, folder = find_dataset(dataset, data_root)
+    if folder is None:
+        raise DataError(
+            "the built-in demo has no folder to write to; write it out first: python -c "
+            "\"from rlmrec.data.demo import write_demo; write_demo('data/demo')\""
+        )
+    if base_url:
+        from rlmrec.profile.embed_api import DEFAULT_API_MODEL, embed_folder_api
 
-            resolved = base_url
-            with _progress(f"embedding {name}", bytes_=False) as update:
-                done = embed_folder_api(
-                    folder, base_url=base_url, model=model or DEFAULT_API_MODEL, api_key_env=api_key_env,
-                    batch_size=batch_size, normalize=normalize, progress=update,
-                )  # fmt: skip
-        else:
-            from rlmrec.data.embed import embed_folder  # NumPy, SciPy; torch only with the model
-            from rlmrec.device import resolve_device
+        resolved = base_url
+        with _progress(f"embedding {name}", bytes_=False) as update:
+            done = embed_folder_api(
+                folder, base_url=base_url, model=model or DEFAULT_API_MODEL, api_key_env=api_key_env,
+                batch_size=batch_size, normalize=normalize, progress=update,
+            )  # fmt: skip
+    else:
+        from rlmrec.data.embed import embed_folder  # NumPy, SciPy; torch only with the model
+        from rlmrec.device import resolve_device
 
-            resolved = str(resolve_device(device))
-            with _progress(f"embedding {name}", bytes_=False) as update:
-                done = embed_folder(
-                    folder, model=model or DEFAULT_EMBED_MODEL, batch_size=batch_size, device=resolved,
-                    progress=update, normalize=normalize,
-                )  # fmt: skip
-    except RLMRecError as error:
-        raise fail(error) from None
+        resolved = str(resolve_device(device))
+        with _progress(f"embedding {name}", bytes_=False) as update:
+            done = embed_folder(
+                folder, model=model or DEFAULT_EMBED_MODEL, batch_size=batch_size, device=resolved,
+                progress=update, normalize=normalize,
+            )  # fmt: skip
     rate = (done.users + done.items) / done.seconds if done.seconds > 0 else float("inf")
     out = Console(highlight=False, soft_wrap=True)
     out.print(

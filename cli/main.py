@@ -6,8 +6,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
-import socket
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,7 +16,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from rlmrec.config import preset
-from rlmrec.errors import RLMRecError
 from rlmrec.outputs import writable_folder
 from rlmrec.registry import MODELS, VARIANTS
 
@@ -30,7 +27,7 @@ from . import report as report_cmd
 from . import runs as runs_cmd
 from . import slurm as slurm_cmd
 from . import workers as workers_cmd
-from .common import ArtifactsOption, DbOption, OneLineErrors, fail, open_store
+from .common import ArtifactsOption, DbOption, OneLineErrors, open_store
 from .progress import RunProgress, metrics_table
 
 app = typer.Typer(
@@ -96,55 +93,33 @@ def run(
     its files go to the store's run folder unless --out.
     """
     from rlmrec.api import prepare_experiment  # torch: only commands that train pay for it
-    from rlmrec.device import resolve_device
-    from rlmrec.slurm.env import current_job
-    from rlmrec.store import RunSpec
-    from rlmrec.worker.execute import execute
 
     console = Console(stderr=True)
-    try:
-        experiment = prepare_experiment(
-            model,
-            variant,
-            dataset,
-            overrides=set_ or [],
-            seed=seed,
-            epochs=max_epochs,
-            device=device,
-            data_root=data_root,
-            out_dir=out,
-            save=out is not None or not record,
-        )
-        store = open_store(db, artifacts) if record else None
-        if store is not None and out is None:
-            writable_folder(store.artifacts, "--artifacts")  # before the run is recorded
-        # With --json, stdout is for the JSON alone; the live display goes to a terminal only.
-        display = RunProgress(console) if console.is_terminal or not json_ else None
-        listeners = [display] if display else []
-        with display or contextlib.nullcontext():
-            if store is None:
-                result = experiment.run(listeners)
-            else:
-                cfg = experiment.config.to_dict()
-                spec = RunSpec(cfg["model"], cfg["variant"], cfg["dataset"], cfg["seed"], cfg)
-                started = store.start_direct(
-                    spec,
-                    host=socket.gethostname(),
-                    pid=os.getpid(),
-                    device=str(resolve_device(experiment.config.train.device)),
-                    slurm=current_job(),  # rlmrec run inside an sbatch script
-                )
-                outcome = execute(
-                    store, started, listeners=listeners, dataset=experiment.dataset, out_dir=experiment.out_dir
-                )
-                if outcome.result is None:
-                    error = store.get(started.id, with_config=False).error
-                    raise RLMRecError(f"run {started.id} {outcome.status}: {error}")
-                result = outcome.result
-                where = escape(store.url)
-                console.print(f"[dim]recorded as run {started.id} in {where} (rlmrec show {started.id})[/dim]")
-    except RLMRecError as error:
-        raise fail(error) from None
+    experiment = prepare_experiment(
+        model,
+        variant,
+        dataset,
+        overrides=set_ or [],
+        seed=seed,
+        epochs=max_epochs,
+        device=device,
+        data_root=data_root,
+        out_dir=out,
+        save=out is not None or not record,
+    )
+    store = open_store(db, artifacts) if record else None
+    if store is not None and out is None:
+        writable_folder(store.artifacts, "--artifacts")  # before the run is recorded
+    # With --json, stdout is for the JSON alone; the live display goes to a terminal only.
+    display = RunProgress(console) if console.is_terminal or not json_ else None
+    listeners = [display] if display else []
+    with display or contextlib.nullcontext():
+        if store is None:
+            result = experiment.run(listeners)
+        else:
+            run_id, result = experiment.run_recorded(store, listeners)
+            where = escape(store.url)
+            console.print(f"[dim]recorded as run {run_id} in {where} (rlmrec show {run_id})[/dim]")
     if json_:
         typer.echo(json.dumps(result.summary()))
         return

@@ -19,9 +19,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from rlmrec.data.layout import find_dataset
-from rlmrec.errors import DataError, LLMError, RLMRecError
+from rlmrec.errors import DataError, LLMError
 
-from .common import duration, fail
+from .common import duration
 
 if TYPE_CHECKING:
     from rlmrec.profile.generate import Outcome, Pass, Snapshot
@@ -227,8 +227,6 @@ def profile(
             raise DataError("the built-in demo already has profiles and no reviews or metadata to prompt with")
         with _progress() as update:
             outcome = profile_folder(folder, settings, progress=update)
-    except RLMRecError as error:
-        raise fail(error) from None
     except KeyboardInterrupt:
         Console(stderr=True).print("interrupted: every answer received so far is stored; run again to continue")
         raise typer.Exit(130) from None
@@ -237,4 +235,4 @@ def profile(
         return
     if _print_outcome(outcome, out, limited=limit is not None):
         missing = sum(len(p.failures) + len(p.skipped) for p in outcome.passes)
-        raise fail(LLMError(f"{missing:,} profiles missing; the list is above"))
+        raise LLMError(f"{missing:,} profiles missing; the list is above")

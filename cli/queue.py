@@ -11,7 +11,7 @@ from rich.markup import escape
 from rlmrec.errors import RLMRecError
 from rlmrec.queueing import Submission, plan
 
-from .common import ArtifactsOption, DbOption, JsonOption, StrictConsole, fail, open_store, silence_stdout
+from .common import ArtifactsOption, DbOption, JsonOption, StrictConsole, open_store, silence_stdout
 
 
 def queue(
@@ -64,11 +64,9 @@ def queue(
         store = open_store(db, artifacts)
         # Printed inside the transaction: if the output fails, nothing is queued.
         store.add_runs(specs, before_commit=lambda ids: _announce(ids, specs[0].group or "", json_=json_))
-    except RLMRecError as error:
-        raise fail(error) from None
     except OSError as error:  # stdout closed or full; the transaction rolled back
         silence_stdout()
-        raise fail(RLMRecError(f"nothing queued: cannot print the queued ids ({error.strerror or error})")) from None
+        raise RLMRecError(f"nothing queued: cannot print the queued ids ({error.strerror or error})") from None
 
 
 def _announce(ids: list[int], group: str, *, json_: bool) -> None:

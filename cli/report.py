@@ -15,7 +15,7 @@ from rich.text import Text
 from rlmrec.errors import RLMRecError
 from rlmrec.outputs import replacing
 
-from .common import DbOption, JsonOption, fail, open_store, split_list
+from .common import DbOption, JsonOption, open_store, split_list
 
 
 def _write(text: str, out: Path | None) -> None:
@@ -47,20 +47,17 @@ def report(
     from rlmrec.report.render import FORMATS, render
 
     if format_ not in FORMATS:
-        raise fail(RLMRecError(f"unknown --format '{format_}'; choose one of {', '.join(FORMATS)}"))
+        raise RLMRecError(f"unknown --format '{format_}'; choose one of {', '.join(FORMATS)}")
     store = open_store(db, existing=True)
-    try:
-        built = build(
-            store,
-            datasets=split_list(dataset),
-            models=split_list(model),
-            metrics=split_list([metric]),
-            group_by=split_list(group_by),
-            vs_paper=vs_paper,
-        )
-        _write(render(built, format_), out)
-    except RLMRecError as error:
-        raise fail(error) from None
+    built = build(
+        store,
+        datasets=split_list(dataset),
+        models=split_list(model),
+        metrics=split_list([metric]),
+        group_by=split_list(group_by),
+        vs_paper=vs_paper,
+    )
+    _write(render(built, format_), out)
 
 
 def compare(
@@ -74,10 +71,7 @@ def compare(
     from rlmrec.report.compare import compare as compare_runs
 
     store = open_store(db, existing=True)
-    try:
-        result = compare_runs(store, run_a, run_b)
-    except RLMRecError as error:
-        raise fail(error) from None
+    result = compare_runs(store, run_a, run_b)
     if json_:
         typer.echo(json.dumps(result.to_dict()))
         return
@@ -127,12 +121,9 @@ def plot(
     from rlmrec.report.plot import plot_runs
 
     store = open_store(db, existing=True)
-    try:
-        if not out.parent.exists():
-            raise RLMRecError(f"--out {out}: folder {out.parent} does not exist")
-        panels = plot_runs(store, runs, out, split_list([metric]))
-    except RLMRecError as error:
-        raise fail(error) from None
+    if not out.parent.exists():
+        raise RLMRecError(f"--out {out}: folder {out.parent} does not exist")
+    panels = plot_runs(store, runs, out, split_list([metric]))
     Console(stderr=True).print(
         f"wrote {escape(str(out))} ({escape(', '.join(panels))})", highlight=False, soft_wrap=True
     )

@@ -26,7 +26,6 @@ from .common import (
     DbOption,
     JsonOption,
     duration,
-    fail,
     metric,
     open_store,
     parse_ids,
@@ -56,21 +55,18 @@ def ls(
     statuses = split_list(status)
     bad = [s for s in statuses if s not in STATUSES]
     if bad:
-        raise fail(RLMRecError(f"unknown status '{bad[0]}'; choose from {', '.join(STATUSES)}"))
+        raise RLMRecError(f"unknown status '{bad[0]}'; choose from {', '.join(STATUSES)}")
     store = open_store(db, existing=True)
-    try:
-        runs = store.runs(
-            status=statuses,
-            model=split_list(model),
-            variant=split_list(variant),
-            dataset=split_list(dataset),
-            group=split_list(group),
-            limit=last,
-            lean=not json_,
-        )
-        waits = _waits(store, runs)
-    except RLMRecError as error:
-        raise fail(error) from None
+    runs = store.runs(
+        status=statuses,
+        model=split_list(model),
+        variant=split_list(variant),
+        dataset=split_list(dataset),
+        group=split_list(group),
+        limit=last,
+        lean=not json_,
+    )
+    waits = _waits(store, runs)
     if json_:
         typer.echo(json.dumps([{**_listing(run), "waits_for": waits.get(run.id)} for run in runs]))
         return
@@ -174,11 +170,8 @@ def show(
 ) -> None:
     """Everything about one run: identity, where and how it ran, config, metrics, epochs."""
     store = open_store(db, artifacts, existing=True)
-    try:
-        run = store.get(run_id)
-        epochs = store.epochs(run_id)
-    except RLMRecError as error:
-        raise fail(error) from None
+    run = store.get(run_id)
+    epochs = store.epochs(run_id)
     if json_:
         payload = dataclasses.asdict(run)
         payload["epochs"] = [dataclasses.asdict(e) for e in epochs]
@@ -244,23 +237,20 @@ def logs(
 ) -> None:
     """A run's log: epochs, validations, test, errors (with tracebacks)."""
     store = open_store(db, existing=True)
-    try:
+    run = store.get(run_id, with_config=False)
+    last = 0
+    while True:
+        for line in store.logs(run_id, after=last):
+            last = line.id
+            stamp = time.strftime("%H:%M:%S", time.localtime(line.at))
+            typer.echo(f"{stamp} [{line.attempt}] {line.message}")
+        if not follow or run.final:
+            return
+        sys.stdout.flush()
+        time.sleep(0.5)
         run = store.get(run_id, with_config=False)
-        last = 0
-        while True:
-            for line in store.logs(run_id, after=last):
-                last = line.id
-                stamp = time.strftime("%H:%M:%S", time.localtime(line.at))
-                typer.echo(f"{stamp} [{line.attempt}] {line.message}")
-            if not follow or run.final:
-                return
-            sys.stdout.flush()
-            time.sleep(0.5)
-            run = store.get(run_id, with_config=False)
-            if run.final:  # one more read: lines written just before the final status
-                follow = False
-    except RLMRecError as error:
-        raise fail(error) from None
+        if run.final:  # one more read: lines written just before the final status
+            follow = False
 
 
 def _report(results: dict[int, str]) -> None:
@@ -271,19 +261,13 @@ def _report(results: dict[int, str]) -> None:
 def cancel(ids: Ids, db: DbOption = None) -> None:
     """Cancel runs: queued ones never start; running ones stop at the next batch."""
     store = open_store(db, existing=True)
-    try:
-        _report(store.cancel(parse_ids(ids)))
-    except RLMRecError as error:
-        raise fail(error) from None
+    _report(store.cancel(parse_ids(ids)))
 
 
 def retry(ids: Ids, db: DbOption = None, artifacts: ArtifactsOption = None) -> None:
     """Requeue failed, cancelled or lost runs; they start afresh."""
     store = open_store(db, artifacts, existing=True)
-    try:
-        _report(store.retry(parse_ids(ids)))
-    except RLMRecError as error:
-        raise fail(error) from None
+    _report(store.retry(parse_ids(ids)))
 
 
 def rm(
@@ -297,10 +281,7 @@ def rm(
     run_ids = parse_ids(ids)
     if not yes and sys.stdin.isatty() and not typer.confirm(f"delete {len(run_ids)} run(s) and their files?"):
         raise typer.Exit(code=1)
-    try:
-        removed = store.remove(run_ids)
-    except RLMRecError as error:
-        raise fail(error) from None
+    removed = store.remove(run_ids)
     typer.echo(f"removed {len(removed)} run(s)")
 
 
@@ -310,14 +291,6 @@ def priority(
     db: DbOption = None,
 ) -> None:
     """Change the priority of runs (matters while they are queued)."""
-    store = open_store(db, existing=True)
-    try:
-        run_ids = parse_ids(ids)
-        store.runs(ids=run_ids)  # unknown ids are an error below
-        missing = set(run_ids) - {r.id for r in store.runs(ids=run_ids)}
-        if missing:
-            raise RLMRecError(f"no run with id {min(missing)} (see rlmrec ls)")
-        store.set_priority(run_ids, value)
-    except RLMRecError as error:
-        raise fail(error) from None
+    run_ids = parse_ids(ids)
+    open_store(db, existing=True).set_priority(run_ids, value)
     typer.echo(f"priority {value} for {len(run_ids)} run(s)")

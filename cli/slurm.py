@@ -10,13 +10,12 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from rlmrec.errors import RLMRecError
 from rlmrec.slurm.jobs import cancel as cancel_jobs
 from rlmrec.slurm.jobs import status as job_status
 from rlmrec.slurm.jobs import submit as submit_jobs
 from rlmrec.slurm.script import SubmitOptions
 
-from .common import ArtifactsOption, DbOption, JsonOption, fail, open_store, table_console, when
+from .common import ArtifactsOption, DbOption, JsonOption, open_store, table_console, when
 
 slurm_app = typer.Typer(
     name="slurm",
@@ -59,11 +58,8 @@ def submit(
     options = SubmitOptions(jobs, gpus_per_job, per_gpu, partition, time, mem, cpus_per_task, account, qos,
                             constraint, grace)  # fmt: skip
     store = open_store(db, artifacts)
-    try:
-        done = submit_jobs(store, options, force=force, dry_run=dry_run)
-        waiting = store.waiting(["cpu"] if not gpus_per_job else ["cuda:0"])
-    except RLMRecError as error:
-        raise fail(error) from None
+    done = submit_jobs(store, options, force=force, dry_run=dry_run)
+    waiting = store.waiting(["cpu"] if not gpus_per_job else ["cuda:0"])
     if done.job is None:
         typer.echo(done.script, nl=False)
         return
@@ -75,10 +71,7 @@ def submit(
 def status(jobs: Jobs = None, db: DbOption = None, json_: JsonOption = False) -> None:
     """This store's Slurm jobs: each task's state (squeue, else scontrol/sacct), its worker and runs."""
     store = open_store(db, existing=True)
-    try:
-        views = job_status(store, jobs or [])
-    except RLMRecError as error:
-        raise fail(error) from None
+    views = job_status(store, jobs or [])
     if json_:
         out = [{"job": v.job.job_id, "submitted_at": v.job.submitted_at, "cancelled_at": v.job.cancelled_at,
                 "tasks": [dataclasses.asdict(t) for t in v.tasks]} for v in views]  # fmt: skip
@@ -113,10 +106,7 @@ def cancel(
     Their runs go back to the queue and resume from their checkpoint later.
     """
     store = open_store(db, existing=True)
-    try:
-        done = cancel_jobs(store, jobs or [], wait_s=wait)
-    except RLMRecError as error:
-        raise fail(error) from None
+    done = cancel_jobs(store, jobs or [], wait_s=wait)
     for job in done.already_ended:
         typer.echo(f"job {job}: already ended")
     if not done.jobs:

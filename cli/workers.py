@@ -12,11 +12,10 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from rlmrec.errors import RLMRecError
 from rlmrec.worker.gpus import parse_gpus, slots
 from rlmrec.worker.pool import Worker, WorkerOptions
 
-from .common import ArtifactsOption, DbOption, JsonOption, duration, fail, open_store, table_console, when
+from .common import ArtifactsOption, DbOption, JsonOption, duration, open_store, table_console, when
 
 
 def worker(
@@ -50,33 +49,27 @@ def worker(
         workers(db=db, json_=False)
         return
     store = open_store(db, artifacts)
-    try:
-        options = WorkerOptions(
-            slots=slots(parse_gpus(gpus), per_gpu),
-            max_runs=max_runs,
-            until_empty=until_empty,
-            stale_after_s=stale_after,
-            max_attempts=max_attempts,
-            grace_s=grace,
-        )
-        console = Console(stderr=True, highlight=False)
+    options = WorkerOptions(
+        slots=slots(parse_gpus(gpus), per_gpu),
+        max_runs=max_runs,
+        until_empty=until_empty,
+        stale_after_s=stale_after,
+        max_attempts=max_attempts,
+        grace_s=grace,
+    )
+    console = Console(stderr=True, highlight=False)
 
-        def say(message: str) -> None:  # messages carry user text (paths, run errors): never markup
-            console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {escape(message)}")
+    def say(message: str) -> None:  # messages carry user text (paths, run errors): never markup
+        console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {escape(message)}")
 
-        code = Worker(store, options, say=say).run()
-    except RLMRecError as error:
-        raise fail(error) from None
+    code = Worker(store, options, say=say).run()
     raise typer.Exit(code=code)
 
 
 def workers(db: DbOption = None, json_: JsonOption = False) -> None:
     """Live workers, their slots and the runs they are running."""
     store = open_store(db, existing=True)
-    try:
-        found = store.workers()
-    except RLMRecError as error:
-        raise fail(error) from None
+    found = store.workers()
     if json_:
         typer.echo(json.dumps([w.__dict__ for w in found]))
         return

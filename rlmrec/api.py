@@ -1,7 +1,9 @@
-"""One call per user-facing action; the CLI and, later, the run queue call these."""
+"""One call per user-facing action; the CLI calls these."""
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -12,8 +14,10 @@ from rlmrec.config import RunConfig, resolve_config
 from rlmrec.data.dataset import Dataset, load_dataset
 from rlmrec.data.preflight import DatasetFacts, check_fit
 from rlmrec.device import resolve_device
+from rlmrec.errors import RLMRecError
 from rlmrec.events import Listener
 from rlmrec.outputs import writable_folder
+from rlmrec.store import RunSpec, Store
 from rlmrec.trainer import TrainResult, train
 
 
@@ -32,6 +36,26 @@ class Experiment:
 
     def run(self, listeners: Iterable[Listener] = ()) -> TrainResult:
         return train(self.config, self.dataset, listeners, self.out_dir)
+
+    def run_recorded(self, store: Store, listeners: Iterable[Listener] = ()) -> tuple[int, TrainResult]:
+        """Train as a run of ``store``, with this process as its worker: recorded like a
+        queued run (epochs, validation, logs, checkpoints, result; the Slurm job when
+        inside one). Returns the run's id and result; a run that does not succeed is an
+        error naming its id and why."""
+        from rlmrec.slurm.env import current_job
+        from rlmrec.worker.execute import execute
+
+        cfg = self.config.to_dict()
+        spec = RunSpec(cfg["model"], cfg["variant"], cfg["dataset"], cfg["seed"], cfg)
+        device = str(resolve_device(self.config.train.device))
+        started = store.start_direct(
+            spec, host=socket.gethostname(), pid=os.getpid(), device=device, slurm=current_job()
+        )
+        outcome = execute(store, started, listeners=listeners, dataset=self.dataset, out_dir=self.out_dir)
+        if outcome.result is None:
+            error = store.get(started.id, with_config=False).error
+            raise RLMRecError(f"run {started.id} {outcome.status}: {error}")
+        return started.id, outcome.result
 
 
 def prepare_experiment(

@@ -489,8 +489,11 @@ class Store:
         return out
 
     def set_priority(self, ids: Iterable[int], priority: int) -> int:
+        """Set the priority of runs; an unknown id is an error and changes nothing."""
+        ids = list(ids)
         with self._write() as conn:
-            done = conn.execute(sa.update(RUNS).where(RUNS.c.id.in_(list(ids))).values(priority=priority))
+            self._statuses(conn, ids)  # refuses unknown ids
+            done = conn.execute(sa.update(RUNS).where(RUNS.c.id.in_(ids)).values(priority=priority))
             return int(done.rowcount)
 
     def remove(self, ids: Iterable[int]) -> list[int]:
