@@ -1,6 +1,10 @@
 """The registry of backbones and variants, and how a (backbone, variant) pair
 becomes a model.
 
+A new backbone is one file (a :class:`~rlmrec.models.base.Backbone` subclass, built
+as ``Cls(cfg, dataset, device)``), its settings dataclass in the torch-free
+``models/configs.py``, and one ``MODELS`` entry naming both.
+
 Importing this module does not import torch: the queue, the run store and the
 CLI's listing commands validate names and configs without the training stack.
 """
@@ -36,7 +40,7 @@ class ModelSpec:
     """A backbone, its typed config, and the preset keys it deliberately ignores."""
 
     name: str
-    backbone_path: str  # "module:Class", imported on first use
+    backbone_path: str  # "module:Class" of a Backbone subclass, imported on first use
     config: type
     summary: str
     # Keys present in the published presets that this backbone does not use.
@@ -47,9 +51,9 @@ class ModelSpec:
     common_only_keys: frozenset[str] = frozenset()
     variants: tuple[str, ...] = ("base", "con", "gen")
 
-    def backbone(self) -> type[Backbone]:
+    def backbone(self) -> type[Backbone[Any]]:
         module, _, name = self.backbone_path.partition(":")
-        cls: type[Backbone] = getattr(importlib.import_module(module), name)
+        cls: type[Backbone[Any]] = getattr(importlib.import_module(module), name)
         return cls
 
 
@@ -123,16 +127,11 @@ def build_model(
     from rlmrec.recommender import Recommender
 
     spec = MODELS[model]
-    if model == "semantic":
-        if dataset.user_emb is None or dataset.item_emb is None:
-            raise ConfigError(f"'semantic' ranks by profile embeddings, but dataset '{dataset.name}' has none")
-        from rlmrec.models.semantic import Semantic
-
-        semantic = Semantic(torch.from_numpy(dataset.user_emb), torch.from_numpy(dataset.item_emb), model_cfg)
-        return Recommender(semantic, None, 0.0).to(device)  # type: ignore[arg-type]
-    backbone = spec.backbone()(  # type: ignore[call-arg]
-        dataset.n_users, dataset.n_items, model_cfg, dataset.train, device, wrapped=variant != "base"
-    )
+    if variant not in spec.variants:
+        raise ConfigError(f"model '{model}' has no variant '{variant}'; it has: {', '.join(spec.variants)}")
+    # The backbone's parameters are created before the alignment's: that order fixes
+    # the seeded initialization.
+    backbone = spec.backbone().for_variant(model_cfg, dataset, device, variant)
     alignment: Alignment | None = None
     if variant != "base":
         if dataset.user_emb is None or dataset.item_emb is None:

@@ -36,6 +36,12 @@ def dense_normalized(r: sp.spmatrix | np.ndarray, self_loops: bool = False) -> n
     return inv[:, None] * a * inv[None, :]
 
 
+def train_only(train: sp.csr_matrix) -> Dataset:
+    """A dataset of training interactions alone: all that a backbone reads."""
+    empty = sp.csr_matrix(train.shape, dtype=np.float32)
+    return Dataset("train-only", train, empty, empty)
+
+
 def tiny_dataset(seed: int, n_users: int, n_items: int, emb_dim: int) -> Dataset:
     """Training interactions plus random profile embeddings; empty valid/test splits."""
     rng = np.random.default_rng(seed)

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rlmrec.graph import Graph, Propagation, normalized_adjacency
 from rlmrec.losses import summed_pool_logsumexp
-from rlmrec.models.base import Backbone, Batch
+from rlmrec.models.base import Batch, IDBackbone
 from rlmrec.models.configs import AutoCFConfig
 from rlmrec.models.graph_attention import EdgePattern, GraphTransformerLayer
+
+if TYPE_CHECKING:
+    from rlmrec.data.dataset import Dataset
 
 
 @dataclass
@@ -28,7 +31,7 @@ class MaskedGraphs:
     mask_nodes: Tensor  # seeds, their neighbourhoods and the random extra nodes
 
 
-class AutoCF(Backbone):
+class AutoCF(IDBackbone[AutoCFConfig]):
     """Masked graph autoencoder with learned subgraph seeds.
 
     Every ``fix_steps`` batches (from each epoch's first) :meth:`before_batch` scores
@@ -46,24 +49,14 @@ class AutoCF(Backbone):
     """
 
     uses_negatives = False
-    cfg: AutoCFConfig
     rows: Tensor
     cols: Tensor
     degree: Tensor
     second_order_count: Tensor
 
-    def __init__(
-        self,
-        n_users: int,
-        n_items: int,
-        cfg: AutoCFConfig,
-        train: sp.csr_matrix,
-        device: torch.device,
-        wrapped: bool = False,
-    ) -> None:
-        super().__init__(n_users, n_items, cfg.embedding_size)
-        self.cfg = cfg
-        adj = normalized_adjacency(train)
+    def __init__(self, cfg: AutoCFConfig, dataset: Dataset, device: torch.device) -> None:
+        super().__init__(cfg, dataset, device)
+        adj = normalized_adjacency(dataset.train)
         self.graph = Graph.from_scipy(adj, device)
         # The unweighted graph (same pattern): sums over neighbourhoods for seed scores.
         self.ones = Graph(

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -12,8 +12,11 @@ from torch import Tensor, nn
 from rlmrec import sparse
 from rlmrec.graph import Graph, normalized_adjacency
 from rlmrec.losses import bpr_loss, info_nce
-from rlmrec.models.base import Backbone, Batch, pick_rows
+from rlmrec.models.base import Batch, IDBackbone, pick_rows
 from rlmrec.models.configs import DCCFConfig
+
+if TYPE_CHECKING:
+    from rlmrec.data.dataset import Dataset
 
 
 @dataclass
@@ -28,7 +31,7 @@ class Signals:
     final: Tensor
 
 
-class DCCF(Backbone):
+class DCCF(IDBackbone[DCCFConfig]):
     """Intent-aware, disentangled propagation with adaptive edge re-weighting.
 
     Per layer ``l`` four signals come from ``E_l``: ``Â E_l``; the intent signal
@@ -42,18 +45,9 @@ class DCCF(Backbone):
     number of distinct *users*, as the reference does.
     """
 
-    def __init__(
-        self,
-        n_users: int,
-        n_items: int,
-        cfg: DCCFConfig,
-        train: sp.csr_matrix,
-        device: torch.device,
-        wrapped: bool = False,
-    ) -> None:
-        super().__init__(n_users, n_items, cfg.embedding_size)
-        self.cfg = cfg
-        self.graph = Graph.from_scipy(normalized_adjacency(train), device)
+    def __init__(self, cfg: DCCFConfig, dataset: Dataset, device: torch.device) -> None:
+        super().__init__(cfg, dataset, device)
+        self.graph = Graph.from_scipy(normalized_adjacency(dataset.train), device)
         # Edge list in CSR order (both directions, as the reference's plain adjacency).
         heads, tails = self.graph.edges()
         self.register_buffer("heads", heads, persistent=False)

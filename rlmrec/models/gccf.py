@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-import scipy.sparse as sp
+from dataclasses import replace
+from typing import TYPE_CHECKING, Self
+
 import torch
 from torch import Tensor, nn
 
 from rlmrec.graph import Graph, normalized_adjacency
-from rlmrec.models.base import Backbone
+from rlmrec.models.base import IDBackbone
 from rlmrec.models.configs import GCCFConfig
 
+if TYPE_CHECKING:
+    from rlmrec.data.dataset import Dataset
 
-class GCCF(Backbone):
+
+class GCCF(IDBackbone[GCCFConfig]):
     """Propagation on the self-loop-normalized graph; final = CONCAT of ``E_0..E_L``.
 
     Loss: BPR + reg. The reference keeps one ``32x32`` weight matrix per layer but
@@ -20,23 +25,22 @@ class GCCF(Backbone):
     No edge dropout.
     """
 
-    def __init__(
-        self,
-        n_users: int,
-        n_items: int,
-        cfg: GCCFConfig,
-        train: sp.csr_matrix,
-        device: torch.device,
-        wrapped: bool = False,
-    ) -> None:
-        super().__init__(n_users, n_items, cfg.embedding_size)
-        self.cfg = cfg
+    def __init__(self, cfg: GCCFConfig, dataset: Dataset, device: torch.device) -> None:
+        super().__init__(cfg, dataset, device)
         d = cfg.embedding_size
         self.layer_weights = nn.ParameterList(
             nn.Parameter(nn.init.xavier_uniform_(torch.empty(d, d))) for _ in range(cfg.layer_num)
         )
-        loops = {"reference": not wrapped, "always": True, "never": False}[cfg.self_loops]
-        self.graph = Graph.from_scipy(normalized_adjacency(train, self_loops=loops), device)
+        # "reference" is the plain model's choice here; for_variant() resolves it for Con/Gen.
+        loops = cfg.self_loops != "never"
+        self.graph = Graph.from_scipy(normalized_adjacency(dataset.train, self_loops=loops), device)
+
+    @classmethod
+    def for_variant(cls, cfg: GCCFConfig, dataset: Dataset, device: torch.device, variant: str) -> Self:
+        # Reference QUIRK: plain GCCF propagates with self-loops, its Con/Gen variants without.
+        if cfg.self_loops == "reference" and variant != "base":
+            cfg = replace(cfg, self_loops="never")
+        return cls(cfg, dataset, device)
 
     @property
     def out_dim(self) -> int:

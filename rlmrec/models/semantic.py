@@ -2,35 +2,39 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
+from rlmrec.errors import ConfigError
+from rlmrec.models.base import Backbone
 from rlmrec.models.configs import SemanticConfig
 
+if TYPE_CHECKING:
+    from rlmrec.data.dataset import Dataset
 
-class Semantic(nn.Module):
+
+class Semantic(Backbone[SemanticConfig]):
     """Ranks items for a user by the similarity of their profile embeddings.
 
     No parameters, no training: the trainer sees nothing to optimize, validates
-    once and tests. It exposes the part of the backbone interface that ranking
-    uses (``layer0``/``propagate``, ``n_users``) so evaluation is shared code.
+    once and tests. Layer 0 is the fixed profile matrix and propagation is the
+    identity, so ranking is the shared evaluation code.
     """
 
     profiles: Tensor
 
-    def __init__(self, user_prf: Tensor, item_prf: Tensor, cfg: SemanticConfig) -> None:
-        super().__init__()
-        self.cfg = cfg
-        self.n_users, self.n_items = int(user_prf.shape[0]), int(item_prf.shape[0])
-        profiles = torch.cat([user_prf, item_prf]).float()
+    def __init__(self, cfg: SemanticConfig, dataset: Dataset, device: torch.device) -> None:
+        super().__init__(cfg, dataset, device)
+        if dataset.user_emb is None or dataset.item_emb is None:
+            raise ConfigError(f"'semantic' ranks by profile embeddings, but dataset '{dataset.name}' has none")
+        profiles = torch.cat([torch.from_numpy(dataset.user_emb), torch.from_numpy(dataset.item_emb)]).float()
         if cfg.similarity == "cosine":
             profiles = F.normalize(profiles, dim=1)
-        self.register_buffer("profiles", profiles, persistent=False)
-
-    @property
-    def out_dim(self) -> int:
-        return int(self.profiles.shape[1])
+        self.register_buffer("profiles", profiles.to(device), persistent=False)
+        self.embedding_size = int(profiles.shape[1])
 
     def layer0(self) -> Tensor:
         return self.profiles

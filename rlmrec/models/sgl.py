@@ -11,7 +11,7 @@ from rlmrec.models.configs import SGLConfig
 from rlmrec.models.views import cross_view_nce
 
 
-class SGL(LayerSumBackbone):
+class SGL(LayerSumBackbone[SGLConfig]):
     """LightGCN propagation (layer SUM) with a self-supervised contrast.
 
     Each batch makes three passes: two over independently edge-dropped graphs (keep
@@ -20,8 +20,6 @@ class SGL(LayerSumBackbone):
     ``cl_weight * [InfoNCE(u1, u2, all users of view 2) + InfoNCE(i1, i2, all items
     of view 2) + InfoNCE(j1, j2, all items of view 2)] / B``. Evaluation: full graph.
     """
-
-    cfg: SGLConfig
 
     def train_losses(self, ego: Tensor, batch: Batch) -> tuple[dict[str, Tensor], Tensor]:
         cfg, u = self.cfg, self.n_users

@@ -12,7 +12,7 @@ from rlmrec.models.configs import SimGCLConfig
 from rlmrec.models.views import cross_view_nce
 
 
-class SimGCL(LayerSumBackbone):
+class SimGCL(LayerSumBackbone[SimGCLConfig]):
     """LightGCN propagation (layer SUM) with noise-perturbed contrastive views.
 
     A view adds ``eps * sign(E) * normalize(uniform noise)`` (row-normalized) to the
@@ -22,8 +22,6 @@ class SimGCL(LayerSumBackbone):
     ``cl_weight * [InfoNCE(u1, u2, all users of view 2) + InfoNCE(i1, i2, all items
     of view 2)] / B``.
     """
-
-    cfg: SimGCLConfig
 
     def perturbed(self, ego: Tensor) -> Tensor:
         """One noisy view: the noise is a constant of the step (``sign`` has no gradient)."""

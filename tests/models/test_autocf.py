@@ -10,7 +10,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
-from helpers import dense_normalized, random_batch, random_interactions, tiny_dataset
+from helpers import dense_normalized, random_batch, random_interactions, tiny_dataset, train_only
 
 from rlmrec.align import ConConfig, ContrastiveAlignment, GenConfig
 from rlmrec.config import resolve_config
@@ -27,7 +27,7 @@ CPU = torch.device("cpu")
 
 def _model(train: sp.csr_matrix, **kw: object) -> AutoCF:
     torch.manual_seed(0)
-    return AutoCF(train.shape[0], train.shape[1], AutoCFConfig(**kw), train, CPU)  # type: ignore[arg-type]
+    return AutoCF(AutoCFConfig(**kw), train_only(train), CPU)  # type: ignore[arg-type]
 
 
 def _bfs(train: sp.csr_matrix, seeds: list[int]) -> np.ndarray:

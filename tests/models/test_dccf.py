@@ -8,7 +8,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
-from helpers import dense_normalized, random_batch, random_interactions, tiny_dataset
+from helpers import dense_normalized, random_batch, random_interactions, tiny_dataset, train_only
 
 from rlmrec.align import ConConfig, GenConfig
 from rlmrec.config import resolve_config
@@ -24,7 +24,7 @@ U, N_ITEMS = 14, 11
 
 def _model(train: sp.csr_matrix, **kw: object) -> DCCF:
     torch.manual_seed(0)
-    return DCCF(U, N_ITEMS, DCCFConfig(embedding_size=8, layer_num=2, intent_num=5, **kw), train, CPU)
+    return DCCF(DCCFConfig(embedding_size=8, layer_num=2, intent_num=5, **kw), train_only(train), CPU)
 
 
 def _dense_adaptive(embeds: torch.Tensor, mask: np.ndarray) -> torch.Tensor:

@@ -9,7 +9,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
-from helpers import dense_normalized, random_batch, random_interactions
+from helpers import dense_normalized, random_batch, random_interactions, train_only
 
 from rlmrec.align import ConConfig, GenConfig
 from rlmrec.data import Dataset
@@ -29,9 +29,9 @@ def _dense_gccf(adj: np.ndarray, ego: torch.Tensor, layers: int) -> torch.Tensor
     return torch.cat(out, dim=-1)
 
 
-def _model(train: sp.csr_matrix, d: int = 8, layers: int = 2, wrapped: bool = False, **kw: object) -> GCCF:
-    return GCCF(train.shape[0], train.shape[1], GCCFConfig(embedding_size=d, layer_num=layers, **kw), train, CPU,
-                wrapped=wrapped)  # fmt: skip
+def _model(train: sp.csr_matrix, d: int = 8, layers: int = 2, variant: str = "base", **kw: object) -> GCCF:
+    cfg = GCCFConfig(embedding_size=d, layer_num=layers, **kw)
+    return GCCF.for_variant(cfg, train_only(train), CPU, variant)
 
 
 def _graph_dense(model: GCCF) -> np.ndarray:
@@ -55,14 +55,14 @@ def test_output_is_the_concatenation_of_all_layers(layers: int) -> None:
         assert model.propagate(model.layer0(), training=training).shape == (NU + NI, 8 * (layers + 1))
 
 
-@pytest.mark.parametrize("wrapped", [False, True])
+@pytest.mark.parametrize("variant", ["base", "con"])
 @pytest.mark.parametrize("layers", [1, 3])
-def test_propagate_eval_equals_dense_concat(layers: int, wrapped: bool) -> None:
+def test_propagate_eval_equals_dense_concat(layers: int, variant: str) -> None:
     train = random_interactions(1, NU, NI, 0.35)
-    model = _model(train, layers=layers, wrapped=wrapped)
+    model = _model(train, layers=layers, variant=variant)
     ego = model.layer0().detach()
     got = model.propagate(ego, training=False)
-    expected = _dense_gccf(dense_normalized(train, self_loops=not wrapped), ego.double(), layers)
+    expected = _dense_gccf(dense_normalized(train, self_loops=variant == "base"), ego.double(), layers)
     torch.testing.assert_close(got.double(), expected, rtol=1e-5, atol=1e-6)
     # The first block is the layer-0 embedding itself.
     assert torch.equal(got[:, :8], ego)
@@ -81,19 +81,20 @@ def test_no_dropout_training_equals_eval() -> None:
 
 
 @pytest.mark.parametrize(
-    ("self_loops", "wrapped", "expected"),
+    ("self_loops", "variant", "expected"),
     [
-        ("reference", False, True),  # plain GCCF: self-loops
-        ("reference", True, False),  # reference QUIRK: Con/Gen train without them
-        ("always", False, True),
-        ("always", True, True),
-        ("never", False, False),
-        ("never", True, False),
+        ("reference", "base", True),  # plain GCCF: self-loops
+        ("reference", "con", False),  # reference QUIRK: Con/Gen train without them
+        ("reference", "gen", False),
+        ("always", "base", True),
+        ("always", "con", True),
+        ("never", "base", False),
+        ("never", "gen", False),
     ],
 )
-def test_self_loop_quirk_and_overrides(self_loops: str, wrapped: bool, expected: bool) -> None:
+def test_self_loop_quirk_and_overrides(self_loops: str, variant: str, expected: bool) -> None:
     train = random_interactions(3, NU, NI, 0.35)
-    model = _model(train, wrapped=wrapped, self_loops=self_loops)
+    model = _model(train, variant=variant, self_loops=self_loops)
     np.testing.assert_allclose(_graph_dense(model), dense_normalized(train, self_loops=expected), rtol=1e-6, atol=1e-7)
     assert (np.diag(_graph_dense(model)) > 0).all() == expected
 

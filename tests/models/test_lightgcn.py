@@ -9,7 +9,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
-from helpers import dense_normalized, random_batch, random_interactions
+from helpers import dense_normalized, random_batch, random_interactions, train_only
 
 from rlmrec.models.lightgcn import LightGCN, LightGCNConfig
 from rlmrec.recommender import Recommender
@@ -20,7 +20,7 @@ F64 = torch.float64
 
 def _model(train: sp.csr_matrix, d: int = 16, layers: int = 2, keep_rate: float = 0.8) -> LightGCN:
     cfg = LightGCNConfig(embedding_size=d, layer_num=layers, keep_rate=keep_rate)
-    return LightGCN(train.shape[0], train.shape[1], cfg, train, CPU)
+    return LightGCN(cfg, train_only(train), CPU)
 
 
 def _dense_lightgcn(adj: np.ndarray, ego: torch.Tensor, layers: int) -> torch.Tensor:
@@ -57,8 +57,8 @@ def test_propagate_eval_equals_dense_layer_sum(layers: int) -> None:
 
 def test_graph_has_no_self_loops_whether_wrapped_or_not() -> None:
     train = random_interactions(2, 12, 10, 0.35)
-    for wrapped in (False, True):
-        model = LightGCN(12, 10, LightGCNConfig(embedding_size=8), train, CPU, wrapped=wrapped)
+    for variant in ("base", "con", "gen"):
+        model = LightGCN.for_variant(LightGCNConfig(embedding_size=8), train_only(train), CPU, variant)
         dense = model.graph.operator()(torch.eye(22))  # A @ I = A
         np.testing.assert_allclose(dense.numpy(), dense_normalized(train), rtol=1e-6, atol=1e-7)
 
@@ -91,7 +91,7 @@ def test_edge_dropout_keeps_about_keep_rate_of_entries_unrescaled() -> None:
     # One layer on identity layer-0 embeddings reads the dropped matrix off: out - I = A_dropped.
     train = random_interactions(4, 120, 100, 0.08)
     n = 220
-    model = LightGCN(120, 100, LightGCNConfig(embedding_size=n, layer_num=1, keep_rate=0.8), train, CPU)
+    model = LightGCN(LightGCNConfig(embedding_size=n, layer_num=1, keep_rate=0.8), train_only(train), CPU)
     full = dense_normalized(train)
     torch.manual_seed(1)
     dropped = (model.propagate(torch.eye(n), training=True) - torch.eye(n)).double().numpy()
@@ -107,7 +107,8 @@ def test_edge_dropout_keeps_about_keep_rate_of_entries_unrescaled() -> None:
 
 def test_only_the_id_tables_are_parameters_with_xavier_bounds() -> None:
     torch.manual_seed(0)
-    model = LightGCN(300, 200, LightGCNConfig(embedding_size=32), random_interactions(5, 300, 200, 0.05), CPU)
+    train = random_interactions(5, 300, 200, 0.05)
+    model = LightGCN(LightGCNConfig(embedding_size=32), train_only(train), CPU)
     names = {n for n, _ in model.named_parameters()}
     assert names == {"user_embeds", "item_embeds"}
     for table, rows in ((model.user_embeds, 300), (model.item_embeds, 200)):

@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
-from helpers import dense_normalized, random_batch, random_interactions, tiny_dataset
+from helpers import dense_normalized, random_batch, random_interactions, tiny_dataset, train_only
 
 from rlmrec.align import ConConfig, GenConfig
 from rlmrec.config import resolve_config
@@ -65,8 +65,8 @@ def test_propagation_is_the_full_graph_layer_sum(kind: str) -> None:
 def _model(kind: str, train: sp.csr_matrix, **kw: object) -> SGL | SimGCL:
     torch.manual_seed(0)
     if kind == "sgl":
-        return SGL(train.shape[0], train.shape[1], SGLConfig(embedding_size=8, layer_num=2, **kw), train, CPU)
-    return SimGCL(train.shape[0], train.shape[1], SimGCLConfig(embedding_size=8, layer_num=2, **kw), train, CPU)
+        return SGL(SGLConfig(embedding_size=8, layer_num=2, **kw), train_only(train), CPU)
+    return SimGCL(SimGCLConfig(embedding_size=8, layer_num=2, **kw), train_only(train), CPU)
 
 
 @pytest.mark.parametrize("kind", ["sgl", "simgcl"])
