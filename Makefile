@@ -38,8 +38,9 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# --durations: every run says where the suite's time goes (the 15 slowest tests).
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=15
 
 bench: setup
 	$(BIN)/python bench/bench_train.py
