@@ -179,6 +179,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", action="append", help="model:variant (repeatable)")
     parser.add_argument("--seeds", type=int, default=5, help="consecutive seeds from the preset's (2023)")
+    parser.add_argument("--seed", type=int, action="append", help="these seeds instead (repeatable)")
     parser.add_argument("--trace-patience", type=int, default=10)
     parser.add_argument("--check", action="store_true", help="also run the first seed plainly and compare")
     parser.add_argument("--table-only", action="store_true")
@@ -189,7 +190,7 @@ def main() -> None:
         configs = [tuple(o.split(":")) for o in args.only] if args.only else [("lightgcn", "base"), ("gccf", "base")]
         for model, variant in configs:
             first = resolve_config(model, variant, "amazon").train.seed
-            for seed in range(first, first + args.seeds):
+            for seed in args.seed or range(first, first + args.seeds):
                 row = run(model, variant, seed, args.trace_patience)
                 end = stop_by_patience(row["points"], 5)
                 print(json.dumps({k: row[k] for k in ("model", "seed", "seconds")} | {"protocol": end}), flush=True)
