@@ -137,7 +137,7 @@ def _task_states(job: str) -> dict[int | None, str]:
 def test_two_array_tasks_drain_four_queued_runs(pg_store: Store) -> None:
     ids = _queue("lightgcn", "base", "demo", "--seeds", "4", "--max-epochs", "6")
     job = _submit("--jobs", "2")
-    _until(lambda: not _active([job]), timeout=150)
+    _until(lambda: not _active([job]), timeout=300)
     runs = [pg_store.get(i) for i in ids]
     assert [r.status for r in runs] == ["succeeded"] * 4, [(r.status, r.error) for r in runs]
     assert {r.slurm_job for r in runs} == {job} and {r.slurm_task for r in runs} == {0, 1}
@@ -162,12 +162,12 @@ def test_a_cancelled_task_hands_its_run_back_and_the_other_resumes_it_to_the_sam
         a, b = pg_store.get(baseline, with_config=False), pg_store.get(victim, with_config=False)
         return a.status == b.status == "running" and (b.epoch or 0) >= 4
 
-    _until(both_running_victim_past_a_checkpoint, timeout=90, poll=0.2)
+    _until(both_running_victim_past_a_checkpoint, timeout=240, poll=0.2)  # polls: generous costs nothing
     task = pg_store.get(victim).slurm_task
     assert task in (0, 1)
     out = _cli("slurm", "cancel", f"{job}_{task}", "--wait", "30").stdout
     assert f"cancelled Slurm job(s) {job}_{task}" in out and f"back in the queue: run(s) {victim}" in out
-    _until(lambda: not _active([job]), timeout=150)
+    _until(lambda: not _active([job]), timeout=300)
     a, b = pg_store.get(baseline), pg_store.get(victim)
     assert (a.status, b.status, b.attempt) == ("succeeded", "succeeded", 2), (b.status, b.error)
     assert b.slurm_task == 1 - task and a.slurm_task == 1 - task  # the other task ran both in the end
@@ -186,7 +186,7 @@ def test_a_task_at_its_time_limit_drains_cleanly(pg_store: Store) -> None:
     [run_id] = _queue("lightgcn", "base", "demo", "--max-epochs", "3000", "--set", "patience=3000")
     # Slurm's warning comes 20 s (up to 50 s, by its 30 s timer) before the 1-minute limit.
     job = _submit("--jobs", "1", "--time", "00:01:00", "--grace", "20")
-    _until(lambda: not _active([job]), timeout=150, poll=1.0)
+    _until(lambda: not _active([job]), timeout=300, poll=1.0)
     run: RunInfo = pg_store.get(run_id)
     assert (run.status, run.attempt, run.slurm) == ("lost", 1, f"{job}_0"), run.error
     assert run.error == f"handed back to the queue: its Slurm job {job}_0 is ending; resumes from its last checkpoint"
