@@ -83,7 +83,7 @@ def stop_by_smoothed(points: list[dict[str, Any]], patience: int, window: int = 
 def run(model: str, variant: str, seed: int, trace_patience: int) -> dict[str, Any]:
     cfg = resolve_config(model, variant, "amazon", {"patience": trace_patience}, seed=seed, device="cpu")
     tracer = Tracer()
-    trainer = Trainer(cfg, DATA(), [tracer])
+    trainer = Trainer(cfg, _data(), [tracer])
     tracer.trainer = trainer
     tick = time.perf_counter()
     trainer.fit()
@@ -100,7 +100,7 @@ def run(model: str, variant: str, seed: int, trace_patience: int) -> dict[str, A
 _DATA: list[Any] = []
 
 
-def DATA() -> Any:  # loaded once, on first use
+def _data() -> Any:  # loaded once, on first use
     if not _DATA:
         _DATA.append(amazon())
     return _DATA[0]
@@ -198,7 +198,7 @@ def main() -> None:
                 publish("fidelity-seeds", runs, table(runs), write=not args.no_write)
             if args.check:
                 cfg = resolve_config(model, variant, "amazon", seed=first, device="cpu")
-                plain = train(cfg, DATA())
+                plain = train(cfg, _data())
                 end = stop_by_patience(next(r for r in runs if r["seed"] == first and r["model"] == model)["points"], 5)
                 assert end is not None and plain.best_epoch == end["epoch"], (plain.best_epoch, end)
                 assert plain.test_metrics == end["test"], (plain.test_metrics, end["test"])
