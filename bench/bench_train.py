@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -33,19 +34,76 @@ from rlmrec.trainer import Trainer
 
 MODELS = ("lightgcn", "gccf", "sgl", "simgcl", "dccf", "autocf")
 CONFIGS = [(m, v) for m in MODELS for v in ("base", "con", "gen")]
-# Seconds per epoch of the reference code measured on this machine (2 threads).
-REFERENCE = {
-    ("lightgcn", "base"): "2.2-2.6",
-    ("gccf", "base"): "2.4-2.5",
-    ("lightgcn", "con"): "37.6-39.3",
-    ("lightgcn", "gen"): "15.4",
-    ("gccf", "con"): "41.9-43.4",
-    ("gccf", "gen"): "8.5-11.0",
-    ("sgl", "base"): "41.5-43.5",
-    ("simgcl", "base"): "26.5-27.0",
-    ("autocf", "base"): "51.3-55.7",
+# The reference code's seconds per epoch and per validation pass (2 threads), by the
+# CPU capability of the machine it was measured on (../shared/reference/reference-timings.md).
+# A ratio is honest only against the row of the same capability, measured in the same
+# kind of sitting; rows from the earlier machine (capability not recorded) are shown
+# with a dagger, for scale only.
+REFERENCE: dict[str, dict[tuple[str, str], str]] = {
+    "AVX2": {
+        ("lightgcn", "base"): "2.80-3.51",
+        ("gccf", "base"): "3.38-3.99",
+        ("lightgcn", "con"): "55.8-59.1",
+        ("lightgcn", "gen"): "31.4-36.0",
+    },
+    "earlier": {
+        ("lightgcn", "base"): "2.2-2.6",
+        ("gccf", "base"): "2.4-2.5",
+        ("lightgcn", "con"): "37.6-39.3",
+        ("lightgcn", "gen"): "15.4",
+        ("gccf", "con"): "41.9-43.4",
+        ("gccf", "gen"): "8.5-11.0",
+        ("sgl", "base"): "41.5-43.5",
+        ("simgcl", "base"): "26.5-27.0",
+        ("dccf", "base"): "42.5-43.9",
+        ("autocf", "base"): "51.3-55.7",
+    },
 }
-REFERENCE_VALIDATION = "2.3-3.0"
+DAGGER = " \u2020"
+REFERENCE_VALIDATION = {"AVX2": "3.55-5.49", "earlier": "1.6-4.9"}
+
+
+def reference(model: str, variant: str, capability: str) -> tuple[str, bool]:
+    """The reference figure for a row and whether it is from this capability's machine."""
+    own = REFERENCE.get(capability, {}).get((model, variant))
+    if own:
+        return own, True
+    return REFERENCE["earlier"].get((model, variant), ""), False
+
+
+def memory_bandwidth(device: torch.device) -> float:
+    """Best measured bytes/s of a large copy (read + write), the rate a sparse
+    propagation's streams can reach at best on this machine."""
+    n = 64 * 2**20  # 256 MB of float32, far beyond any cache
+    a, b = torch.ones(n, device=device), torch.empty(n, device=device)
+    best = 0.0
+    for _ in range(6):
+        _sync(device)
+        tick = time.perf_counter()
+        b.copy_(a)
+        _sync(device)
+        best = max(best, 2 * 4 * n / (time.perf_counter() - tick))
+    return best
+
+
+class SparseTraffic(TorchDispatchMode):
+    """Counts the bytes every CSR product must move at least: the operator (column
+    indices, values, row pointers) read once, the dense input read and the output
+    written once. Gathers of input rows are assumed to hit cache (a 20k x 32 table
+    is 2.6 MB), so this is a lower bound, the propagation's share of the roofline."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bytes = 0
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        out = func(*args, **(kwargs or {}))
+        if func is torch.ops.aten._sparse_addmm.default:
+            a, x = args[1], args[2]
+            idx = a.crow_indices().element_size()
+            self.bytes += a._nnz() * (idx + a.values().element_size()) + (a.shape[0] + 1) * idx
+            self.bytes += x.numel() * x.element_size() + out.numel() * out.element_size()
+        return out
 
 
 def gemm_peak(device: torch.device) -> float:
@@ -70,22 +128,23 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def flops_per_epoch(trainer: Trainer, n_sample: int = 3) -> float:
-    """Dense FLOPs of the training step (forward + backward), counted by torch on a
-    few real batches and scaled to the epoch. Sparse propagation is not counted
-    (it is ~1% of Con/Gen's work)."""
+def work_per_epoch(trainer: Trainer, n_sample: int = 3) -> tuple[float, float]:
+    """Dense FLOPs (forward + backward, counted by torch's FlopCounterMode) and the
+    bytes the sparse products move (:class:`SparseTraffic`) of the training step,
+    on a few real batches scaled to the epoch."""
     negs = torch.from_numpy(trainer.sampler.sample(trainer.rng)).to(trainer.device)
     order = torch.randperm(len(trainer.sampler), device=trainer.device)
     bs = trainer.cfg.train.batch_size
-    counted = 0
+    flops = moved = 0
     for i in range(n_sample):
         idx = order[i * bs : (i + 1) * bs]
-        with FlopCounterMode(display=False) as counter:
+        with FlopCounterMode(display=False) as counter, SparseTraffic() as traffic:
             losses = trainer.model.train_losses(Batch(trainer._users[idx], trainer._items[idx], negs[idx]))
             torch.stack(list(losses.values())).sum().backward()
-        counted += counter.get_total_flops()
+        flops += counter.get_total_flops()
+        moved += traffic.bytes
         trainer.model.zero_grad(set_to_none=True)
-    return counted / n_sample * trainer.n_batches
+    return flops / n_sample * trainer.n_batches, moved / n_sample * trainer.n_batches
 
 
 def bench_one(model: str, variant: str, epochs: int, evals: int, device: str) -> dict[str, Any]:
@@ -111,43 +170,64 @@ def bench_one(model: str, variant: str, epochs: int, evals: int, device: str) ->
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         ),
     }
-    if variant != "base":
-        out["flops_per_epoch"] = flops_per_epoch(trainer)
-        out["gemm_peak"] = gemm_peak(dev)
+    out["flops_per_epoch"], out["sparse_bytes_per_epoch"] = work_per_epoch(trainer)
+    out["gemm_peak"], out["bandwidth"] = gemm_peak(dev), memory_bandwidth(dev)
+    out["capability"] = torch.backends.cpu.get_cpu_capability() if dev.type == "cpu" else "cuda"
     return out
 
 
 def table(results: list[dict[str, Any]], epochs: int) -> str:
     lines = [
         "| model | variant | s/epoch | reference s/epoch | speed-up | validation pass s | peak memory MB"
-        " | GFLOP/epoch | GEMM bound s | x bound |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        " | GFLOP/epoch | GEMM bound s | sparse GB/epoch | memory bound s | x bound |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    capability = results[0].get("capability", "") if results else ""
+    daggers = False
     for r in results:
-        ref = REFERENCE.get((r["model"], r["variant"]), "")
+        ref, same = reference(r["model"], r["variant"], r.get("capability", ""))
         speedup = ""
         if ref:
             lo, _, hi = ref.partition("-")
             mid = (float(lo) + float(hi or lo)) / 2
-            speedup = f"{mid / r['epoch_s']:.1f}x"
-        bound = ratio = gflop = ""
-        if "flops_per_epoch" in r:
-            b = r["flops_per_epoch"] / r["gemm_peak"]
-            gflop, bound, ratio = f"{r['flops_per_epoch'] / 1e9:,.0f}", f"{b:.1f}", f"{r['epoch_s'] / b:.2f}"
+            speedup = f"{mid / r['epoch_s']:.1f}x" + ("" if same else DAGGER)
+            daggers |= not same
+        gflop = gemm = gb = mem = ratio = ""
+        if r.get("flops_per_epoch"):
+            g = r["flops_per_epoch"] / r["gemm_peak"]
+            gflop, gemm = f"{r['flops_per_epoch'] / 1e9:,.0f}", f"{g:.2f}"
+        if r.get("sparse_bytes_per_epoch"):
+            m = r["sparse_bytes_per_epoch"] / r["bandwidth"]
+            gb, mem = f"{r['sparse_bytes_per_epoch'] / 1e9:.2f}", f"{m:.3f}"
+        bound = r.get("flops_per_epoch", 0) / r.get("gemm_peak", 1) + r.get("sparse_bytes_per_epoch", 0) / r.get(
+            "bandwidth", 1
+        )
+        if bound:
+            ratio = f"{r['epoch_s'] / bound:.1f}"
         lines.append(
-            f"| {r['model']} | {r['variant']} | {r['epoch_s']:.3f} | {ref} | {speedup} | {r['eval_s']:.3f}"
-            f" | {r['peak_mb']:,.0f} | {gflop} | {bound} | {ratio} |"
+            f"| {r['model']} | {r['variant']} | {r['epoch_s']:.3f} | {ref}{'' if same or not ref else DAGGER}"
+            f" | {speedup} | {r['eval_s']:.3f} | {r['peak_mb']:,.0f} | {gflop} | {gemm} | {gb} | {mem} | {ratio} |"
         )
     peaks = [r["gemm_peak"] for r in results if "gemm_peak" in r]
+    bandwidths = [r["bandwidth"] for r in results if "bandwidth" in r]
+    val = REFERENCE_VALIDATION.get(capability, REFERENCE_VALIDATION["earlier"])
     notes = [
         "",
         f"Machine: {machine()}. Median of {epochs} timed epochs after one warm-up epoch; validation pass ="
-        f" full ranking of all {11000:,} validation users (reference: {REFERENCE_VALIDATION} s).",
+        f" full ranking of all {11000:,} validation users (reference: {val} s).",
+        f"Speed-ups are against the reference measured on a machine of the same CPU capability ({capability});"
+        f"{DAGGER} marks a reference figure from the earlier machine, whose capability was not recorded (for scale"
+        " only, not a same-kind ratio)."
+        if daggers
+        else f"Speed-ups are against the reference measured on a machine of the same CPU capability ({capability}).",
     ]
-    if peaks:
+    if peaks and bandwidths:
         notes.append(
-            f"GEMM bound = the step's dense FLOPs (forward + backward, counted by torch's FlopCounterMode)"
-            f" / the best measured SGEMM rate ({max(peaks) / 1e9:.0f} GFLOP/s); 'x bound' = measured / bound."
+            "Bounds: GEMM bound = the step's dense FLOPs (forward + backward, counted by torch's FlopCounterMode)"
+            f" / the best measured SGEMM rate ({max(peaks) / 1e9:.0f} GFLOP/s); memory bound = the bytes the"
+            " sparse products must move at least (operator and dense operands streamed once, forward and"
+            f" backward) / the measured copy bandwidth ({max(bandwidths) / 1e9:.1f} GB/s); 'x bound' = measured"
+            " / (GEMM bound + memory bound). Edge dropout, sampling and scatter/gather work are not in the bound."
         )
     return "\n".join(lines + notes)
 
