@@ -5,6 +5,7 @@ one-line error check."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,16 @@ from cli_checks import one_line_error
 from typer.testing import CliRunner, Result
 
 Invoke = Callable[..., Result]
+
+# make test runs one pytest-xdist worker per core. Each worker (and every rlmrec process
+# it starts) gets its share of the cores: two workers each running torch's default of
+# all cores would oversubscribe them and run several times slower, not two-fold. Set
+# before any test module imports torch, which reads these once.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    _share = str(max(1, len(os.sched_getaffinity(0)) // _WORKERS))
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "RLMREC_THREADS"):
+        os.environ.setdefault(_var, _share)
 
 
 @pytest.fixture(autouse=True)

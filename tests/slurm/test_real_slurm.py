@@ -28,7 +28,8 @@ from rlmrec.slurm.commands import queued
 from rlmrec.slurm.jobs import ACTIVE
 from rlmrec.store import RunInfo, Store
 
-pytestmark = pytest.mark.slurm
+# One group: the one-node test cluster runs one test's jobs at a time (pytest-xdist --dist loadgroup).
+pytestmark = [pytest.mark.slurm, pytest.mark.xdist_group("slurm")]
 
 PG_ADMIN = os.environ.get("RLMREC_TEST_PG", "postgresql+psycopg://rlmrec:rlmrec@localhost:5432/rlmrec")
 REQUIRED = bool(os.environ.get("CI") or os.environ.get("RLMREC_TEST_SLURM"))
