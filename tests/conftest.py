@@ -1,11 +1,11 @@
 """Suite-wide: no test writes a run store or run files into the working folder
-(``rlmrec run`` records into ``./runs.db`` by default), and the CLI fixtures the data,
-profile and hostile tests share: a private data root, the CLI pointed at it, and the
-one-line error check."""
+(``rlmrec run`` records into ``./runs.db`` by default) or the demo into ~/.cache; and
+the CLI fixtures the data, profile and hostile tests share: a private data root, the
+CLI pointed at it, and the one-line error check."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,15 @@ from cli_checks import one_line_error
 from typer.testing import CliRunner, Result
 
 Invoke = Callable[..., Result]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One cache for the session: the demo is generated into it once (by the first test
+    that names it), then read by every test and the processes they start."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RLMREC_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield
 
 
 @pytest.fixture(autouse=True)

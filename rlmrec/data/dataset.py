@@ -17,13 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from rlmrec.data.container import Dataset  # defined apart so the demo generator needs no loader
-from rlmrec.data.layout import (
-    EMB_FILES,
-    SPLIT_FILES,
-    _check_name,
-    _unknown,
-    resolve_data_root,
-)
+from rlmrec.data.layout import EMB_FILES, SPLIT_FILES, dataset_folder
 from rlmrec.data.safe_pickle import safe_load
 from rlmrec.errors import DataError
 
@@ -127,17 +121,8 @@ def load_folder(path: Path, name: str | None = None) -> Dataset:
 
 
 def load_dataset(name: str, data_root: str | Path | None = None) -> Dataset:
-    """A dataset folder ``<data_root>/<name>``, or the built-in ``demo``."""
-    _check_name(name)
-    root = resolve_data_root(data_root)
-    if (root / name).is_dir():
-        return load_folder(root / name, name)
-    if name == "demo":
-        from rlmrec.data.demo import make_demo  # lazy: only the demo needs it
-
-        demo: Dataset = make_demo().dataset
-        return demo
-    raise _unknown(name, root)
+    """The dataset folder ``name`` resolves to (:func:`~rlmrec.data.layout.dataset_folder`)."""
+    return load_folder(dataset_folder(name, data_root), name)
 
 
 def load_profiles(path: Path) -> dict[int, dict[str, str]]:
