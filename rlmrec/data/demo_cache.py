@@ -37,8 +37,11 @@ def demo_path() -> Path:
 
 def complete(folder: Path) -> bool:
     """Every file the demo writes is there. A folder the rename put in place always is;
-    this catches one damaged by hand."""
-    return all((folder / name).is_file() for name in FILES)
+    this catches one damaged by hand (or unreadable: then writing a new one says why)."""
+    try:
+        return all((folder / name).is_file() for name in FILES)
+    except OSError:
+        return False
 
 
 def demo_folder() -> Path:
@@ -59,6 +62,7 @@ def _generate(folder: Path) -> None:
             f"{folder.parent}: cannot write the demo there ({error.strerror}); set {CACHE_ENV} to a writable folder"
         ) from None
     try:
+        staging.chmod(0o755)  # mkdtemp's is private; others sharing a cache read the demo too
         from rlmrec.data.demo import write_demo  # lazy: NumPy, SciPy and a second of generation
 
         write_demo(staging)

@@ -1,5 +1,7 @@
-"""Where datasets live and what a dataset folder must contain: path logic only
-(no NumPy or SciPy), so the queue validates datasets without loading them."""
+"""Where datasets live, which folder a name means and what a dataset folder must
+contain: path logic only (no NumPy or SciPy), so the CLI starts without them. The one
+name that may resolve outside the data root is ``demo``, generated into the cache on
+first use (:mod:`rlmrec.data.demo_cache`); from then on it is a folder like any other."""
 
 from __future__ import annotations
 
