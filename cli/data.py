@@ -34,6 +34,7 @@ from rlmrec.data.layout import (
     URL_ENV,
     find_dataset,
     resolve_data_root,
+    writable_folder,
 )
 from rlmrec.errors import DataError, RLMRecError
 
@@ -97,9 +98,13 @@ def _count(value: int | None) -> str:
     return f"{value:,}" if value is not None else ""
 
 
+def _name(s: Summary) -> str:
+    return escape(s.name) + (" [dim](built in)[/dim]" if s.builtin else "")
+
+
 def _summary_row(s: Summary) -> list[str]:
     if s.users is None:
-        return [escape(s.name), "", "", "", "", "", "", "", f"[red]{escape(s.error or '')}[/red]"]
+        return [_name(s), "", "", "", "", "", "", "", f"[red]{escape(s.error or '')}[/red]"]
     density = f"{s.density:.3%}" if s.density is not None else ""
     profiles = {(True, True): "users, items", (True, False): "users", (False, True): "items"}.get(
         (s.user_profiles, s.item_profiles), "-"
@@ -108,12 +113,12 @@ def _summary_row(s: Summary) -> list[str]:
     if s.error:  # the splits load but the embeddings do not
         embeddings = f"[red]{escape(s.error)}[/red]"
     counts = [_count(s.interactions.get(k)) for k in ("train", "valid", "test")]
-    return [escape(s.name), _count(s.users), _count(s.items), *counts, density, profiles, embeddings]
+    return [_name(s), _count(s.users), _count(s.items), *counts, density, profiles, embeddings]
 
 
 @data_app.command("ls")
 def ls(data_root: DataRootOption = None, json_: JsonOption = False) -> None:
-    """List the datasets under the data root: users, items, interactions, density, profiles, embeddings."""
+    """List the datasets under the data root and the demo: users, items, interactions, density, profiles, embeddings."""
     from rlmrec.data.inspection import summarize_root
 
     root = resolve_data_root(data_root)
@@ -122,20 +127,24 @@ def ls(data_root: DataRootOption = None, json_: JsonOption = False) -> None:
         typer.echo(json.dumps([s.to_json() for s in summaries]))
         return
     console = table_console()
-    if not summaries:
-        console.print(
-            f"no datasets under {escape(str(root))}. rlmrec data fetch downloads amazon, yelp and steam; "
-            "rlmrec data import PATH brings your own; demo is built in.",
-            highlight=False,
-        )
-        return
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("dataset", "users", "items", "train", "valid", "test", "density", "profiles", "embeddings"):
         table.add_column(column, justify="right" if column in {"users", "items", "train", "valid", "test"} else "left")
     for summary in summaries:
         table.add_row(*_summary_row(summary))
     console.print(table)
-    console.print(f"[dim]data root {escape(str(root))}; built in: demo[/dim]", highlight=False)
+    if not any(not s.builtin for s in summaries):
+        console.print(
+            f"no datasets under {escape(str(root))}: rlmrec data fetch downloads amazon, yelp and steam; "
+            "rlmrec data import PATH brings your own.",
+            highlight=False,
+        )
+    else:
+        console.print(f"[dim]data root {escape(str(root))}[/dim]", highlight=False)
+    for s in summaries:
+        if s.builtin:
+            where = escape(str(s.path))
+            console.print(f"[dim]{escape(s.name)}: built in, generated into {where}[/dim]", highlight=False)
 
 
 # ---------------------------------------------------------------------- show
@@ -222,10 +231,10 @@ def validate(
 
     Prints one line per check; the exit status is 1 when there is an error (with --strict, a warning too).
     """
-    from rlmrec.data.validate import validate_demo, validate_folder
+    from rlmrec.data.validate import validate_folder
 
     name, folder = find_dataset(dataset, data_root)
-    report = validate_demo() if folder is None else validate_folder(folder, name)
+    report = validate_folder(folder, name)
     if json_:
         typer.echo(json.dumps(report.to_json()))
     else:
@@ -377,11 +386,7 @@ def embed(
     Each file is replaced atomically; the previous one is kept as <name>.prev.
     """
     name, folder = find_dataset(dataset, data_root)
-    if folder is None:
-        raise DataError(
-            "the built-in demo has no folder to write to; write it out first: python -c "
-            "\"from rlmrec.data.demo import write_demo; write_demo('data/demo')\""
-        )
+    writable_folder(folder)
     if base_url:
         from rlmrec.profile.embed_api import DEFAULT_API_MODEL, embed_folder_api
 

@@ -66,7 +66,7 @@ app.add_typer(slurm_cmd.slurm_app)
 def run(
     model: Annotated[str, typer.Argument(help="Backbone: " + ", ".join(MODELS))],
     variant: Annotated[str, typer.Argument(help="base, con (alias plus) or gen (alias gene)")],
-    dataset: Annotated[str, typer.Argument(help="A folder under the data root, or the built-in 'demo'")],
+    dataset: Annotated[str, typer.Argument(help="A folder under the data root, or 'demo' (generated on first use)")],
     *,
     seed: Annotated[int | None, typer.Option(help="Random seed (preset: 2023)")] = None,
     set_: Annotated[

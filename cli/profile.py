@@ -18,8 +18,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from rlmrec.data.layout import find_dataset
-from rlmrec.errors import DataError, LLMError
+from rlmrec.data.layout import find_dataset, writable_folder
+from rlmrec.errors import LLMError
 
 from .common import duration
 
@@ -223,8 +223,7 @@ def profile(
     out = Console(highlight=False, soft_wrap=True)
     try:
         _name, folder = find_dataset(dataset, data_root)
-        if folder is None:
-            raise DataError("the built-in demo already has profiles and no reviews or metadata to prompt with")
+        writable_folder(folder)
         with _progress() as update:
             outcome = profile_folder(folder, settings, progress=update)
     except KeyboardInterrupt:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any, get_origin
 
 from rlmrec.config import _section_types, canonical_model, canonical_variant, parse_overrides, resolve_config
-from rlmrec.data.layout import available_datasets, check_dataset, resolve_data_root
-from rlmrec.data.preflight import DEMO, DatasetFacts, check_fit, folder_facts
+from rlmrec.data.layout import check_dataset, dataset_names, resolve_data_root
+from rlmrec.data.preflight import DatasetFacts, check_fit, folder_facts
 from rlmrec.errors import ConfigError
 from rlmrec.registry import MODELS, VARIANTS
 from rlmrec.store.records import RunSpec
@@ -81,13 +81,14 @@ def plan(sub: Submission) -> list[RunSpec]:
     models = [canonical_model(m) for m in names(sub.models, "model", list(MODELS))]
     variants = list(dict.fromkeys(canonical_variant(v) for v in names(sub.variants, "variant", list(VARIANTS))))
     root = resolve_data_root(sub.data_root)
-    datasets = names(sub.datasets, "dataset", available_datasets(root) or ["demo"])
+    # "all" is what rlmrec data ls lists: the data root's datasets and the demo.
+    datasets = names(sub.datasets, "dataset", dataset_names(root))
     facts: dict[str, DatasetFacts] = {}
     for dataset in datasets:
         # Con, Gen and the semantic baseline read the profile embeddings.
         folder = check_dataset(dataset, root, embeddings=any(v != "base" for v in variants) or "semantic" in models)
         # Read as training will read it: once per dataset, whatever the number of runs.
-        facts[dataset] = DEMO if folder is None else folder_facts(folder, dataset)
+        facts[dataset] = folder_facts(folder, dataset)
     if sub.n_seeds is not None and sub.n_seeds < 1:
         raise ConfigError(f"--seeds must be >= 1 (got {sub.n_seeds})")
     if sub.n_seeds is not None and sub.seeds:

@@ -42,7 +42,8 @@ else
 fi
 py="$("$PYTHON" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')"
 key="llama-cpp-python-$LLAMA_VERSION-$py-$arch-$level"
-WHEELHOUSE="${RLMREC_WHEELHOUSE:-${XDG_CACHE_HOME:-$HOME/.cache}/rlmrec/wheels}/$key"
+# The cache folder rlmrec.cache_dir.cache_root() names, so RLMREC_CACHE moves it all.
+WHEELHOUSE="${RLMREC_WHEELHOUSE:-${RLMREC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rlmrec}/wheels}/$key"
 mkdir -p "$WHEELHOUSE"
 if ! ls "$WHEELHOUSE"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
     echo "building llama-cpp-python==$LLAMA_VERSION for $key (several minutes; cached in $WHEELHOUSE)" >&2

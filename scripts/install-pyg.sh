@@ -11,7 +11,8 @@ PYTHON="${1:-python3}"
 SCATTER="torch-scatter==2.1.2"
 SPARSE="torch-sparse==0.6.18"
 key="$("$PYTHON" -c 'import sys, torch; print(f"torch-{torch.__version__}-cp{sys.version_info[0]}{sys.version_info[1]}")')"
-WHEELHOUSE="${RLMREC_WHEELHOUSE:-${XDG_CACHE_HOME:-$HOME/.cache}/rlmrec/wheels}/$key"
+# The cache folder rlmrec.cache_dir.cache_root() names, so RLMREC_CACHE moves it all.
+WHEELHOUSE="${RLMREC_WHEELHOUSE:-${RLMREC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rlmrec}/wheels}/$key"
 mkdir -p "$WHEELHOUSE"
 for spec in "$SCATTER" "$SPARSE"; do
     name="${spec%%==*}"; version="${spec##*==}"

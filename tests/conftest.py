@@ -1,12 +1,12 @@
 """Suite-wide: no test writes a run store or run files into the working folder
-(``rlmrec run`` records into ``./runs.db`` by default), and the CLI fixtures the data,
-profile and hostile tests share: a private data root, the CLI pointed at it, and the
-one-line error check."""
+(``rlmrec run`` records into ``./runs.db`` by default) or the demo into ~/.cache; and
+the CLI fixtures the data, profile and hostile tests share: a private data root, the
+CLI pointed at it, and the one-line error check."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,15 @@ if _WORKERS > 1:
     _share = str(max(1, len(os.sched_getaffinity(0)) // _WORKERS))
     for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "RLMREC_THREADS"):
         os.environ.setdefault(_var, _share)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One cache for the session: the demo is generated into it once (by the first test
+    that names it), then read by every test and the processes they start."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RLMREC_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""Datasets in the RLMRec folder format: loading, validation and the built-in demo.
+"""Datasets in the RLMRec folder format: loading, validation and the generated demo.
 
 ``layout`` (paths and checks) imports without NumPy/SciPy; the loaders load on
 first use.

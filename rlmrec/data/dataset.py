@@ -1,4 +1,4 @@
-"""The in-memory dataset every model trains on, and its loader.
+"""The loader of the in-memory :class:`Dataset` every model trains on.
 
 A dataset is a folder in the RLMRec layout: ``trn_mat.pkl``/``val_mat.pkl``/
 ``tst_mat.pkl`` (scipy sparse users x items matrices) and, optionally,
@@ -10,52 +10,16 @@ through :func:`safe_load` and is validated here, so models can trust a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from rlmrec.data.layout import (
-    EMB_FILES,
-    SPLIT_FILES,
-    _check_name,
-    _unknown,
-    resolve_data_root,
-)
+from rlmrec.data.container import Dataset  # defined apart so the demo generator needs no loader
+from rlmrec.data.layout import EMB_FILES, SPLIT_FILES, dataset_folder
 from rlmrec.data.safe_pickle import safe_load
 from rlmrec.errors import DataError
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """Binarized interaction splits plus optional profile embeddings.
-
-    ``train``/``valid``/``test`` are ``float32`` CSR matrices (users x items) with
-    sorted indices and 1.0 entries. ``user_emb``/``item_emb`` are ``float32``
-    arrays ``[n_users, d]`` / ``[n_items, d]`` or ``None`` when absent.
-    """
-
-    name: str
-    train: sp.csr_matrix
-    valid: sp.csr_matrix
-    test: sp.csr_matrix
-    user_emb: np.ndarray | None = None
-    item_emb: np.ndarray | None = None
-    path: Path | None = None
-
-    @property
-    def n_users(self) -> int:
-        return int(self.train.shape[0])
-
-    @property
-    def n_items(self) -> int:
-        return int(self.train.shape[1])
-
-    @property
-    def has_embeddings(self) -> bool:
-        return self.user_emb is not None and self.item_emb is not None
 
 
 def _type_name(obj: object) -> str:
@@ -157,17 +121,8 @@ def load_folder(path: Path, name: str | None = None) -> Dataset:
 
 
 def load_dataset(name: str, data_root: str | Path | None = None) -> Dataset:
-    """A dataset folder ``<data_root>/<name>``, or the built-in ``demo``."""
-    _check_name(name)
-    root = resolve_data_root(data_root)
-    if (root / name).is_dir():
-        return load_folder(root / name, name)
-    if name == "demo":
-        from rlmrec.data.demo import make_demo  # lazy: only the demo needs it
-
-        demo: Dataset = make_demo().dataset
-        return demo
-    raise _unknown(name, root)
+    """The dataset folder ``name`` resolves to (:func:`~rlmrec.data.layout.dataset_folder`)."""
+    return load_folder(dataset_folder(name, data_root), name)
 
 
 def load_profiles(path: Path) -> dict[int, dict[str, str]]:

@@ -10,7 +10,7 @@ from typing import Any, Literal
 import scipy.sparse as sp
 
 from rlmrec.data.dataset import load_embeddings, load_profiles, load_splits
-from rlmrec.data.layout import EMB_FILES, PROFILE_FILES, available_datasets
+from rlmrec.data.layout import EMB_FILES, PROFILE_FILES, dataset_folder, dataset_names, in_cache
 from rlmrec.errors import DataError
 
 Kind = Literal["user", "item"]
@@ -31,6 +31,7 @@ class Summary:
     item_profiles: bool = False
     embedding_dim: int | None = None
     error: str | None = None
+    builtin: bool = False  # the demo generated into the cache
 
     @property
     def density(self) -> float | None:
@@ -50,6 +51,7 @@ class Summary:
             "profiles": {"users": self.user_profiles, "items": self.item_profiles},
             "embeddings": {"present": all((self.path / f).is_file() for f in EMB_FILES), "dim": self.embedding_dim},
             "error": self.error,
+            "builtin": self.builtin,
         }
 
 
@@ -58,7 +60,7 @@ def summarize(folder: Path, name: str | None = None) -> Summary:
     dataset that ``rlmrec run`` would refuse shows its error here."""
     folder = Path(folder)
     usr_prf, itm_prf = ((folder / f).is_file() for f in PROFILE_FILES)
-    base = Summary(name or folder.name, folder, user_profiles=usr_prf, item_profiles=itm_prf)
+    base = Summary(name or folder.name, folder, user_profiles=usr_prf, item_profiles=itm_prf, builtin=in_cache(folder))
     try:
         splits = load_splits(folder)
     except DataError as error:
@@ -74,8 +76,19 @@ def summarize(folder: Path, name: str | None = None) -> Summary:
 
 
 def summarize_root(root: Path) -> list[Summary]:
-    """Every dataset folder under ``root`` (those with a ``trn_mat.pkl``), by name."""
-    return [summarize(root / name) for name in available_datasets(root)]
+    """Every dataset folder under ``root`` (those with a ``trn_mat.pkl``), by name, then
+    the demo unless ``root`` has its own (generated into the cache on first use)."""
+    summaries = []
+    for name in dataset_names(root):
+        try:
+            folder = dataset_folder(name, root)
+        except DataError as error:  # the demo cannot be generated (an unwritable cache)
+            from rlmrec.data.demo_cache import demo_path
+
+            summaries.append(Summary(name, demo_path(), error=str(error), builtin=True))
+            continue
+        summaries.append(summarize(folder, name))
+    return summaries
 
 
 @dataclass(frozen=True)
@@ -119,24 +132,13 @@ def _row(mat: sp.csr_matrix, index: int, kind: Kind) -> list[int]:
     return [int(u) for u in mat[:, index].nonzero()[0]]
 
 
-def show_entity(name: str, folder: Path | None, kind: Kind, index: int) -> EntityView:
-    """The profile, reasoning and interactions of user/item ``index`` of a dataset folder,
-    or of the built-in demo when ``folder`` is None."""
-    if folder is None:
-        from rlmrec.data.demo import make_demo  # lazy: generating it takes a second or two
-
-        demo = make_demo()
-        splits = (demo.dataset.train, demo.dataset.valid, demo.dataset.test)
-        profiles: dict[Kind, dict[int, dict[str, str]] | None] = {
-            "user": demo.user_profiles,
-            "item": demo.item_profiles,
-        }
-    else:
-        splits = load_splits(folder)
-        profiles = {}
-        for k, fname in zip(("user", "item"), PROFILE_FILES, strict=True):
-            file = folder / fname
-            profiles[k] = load_profiles(file) if file.is_file() else None  # type: ignore[index]
+def show_entity(name: str, folder: Path, kind: Kind, index: int) -> EntityView:
+    """The profile, reasoning and interactions of user/item ``index`` of a dataset folder."""
+    splits = load_splits(folder)
+    profiles: dict[Kind, dict[int, dict[str, str]] | None] = {}
+    for k, fname in zip(("user", "item"), PROFILE_FILES, strict=True):
+        file = folder / fname
+        profiles[k] = load_profiles(file) if file.is_file() else None  # type: ignore[index]
     count = int(splits[0].shape[0 if kind == "user" else 1])
     if not 0 <= index < count:
         raise DataError(f"{kind} {index} out of range: {name} has {count:,} {kind}s (0..{count - 1})")

@@ -1,14 +1,19 @@
-"""Where datasets live and what a dataset folder must contain: path logic only
-(no NumPy or SciPy), so the queue validates datasets without loading them."""
+"""Where datasets live, which folder a name means and what a dataset folder must
+contain: path logic only (no NumPy or SciPy), so the CLI starts without them. The one
+name that may resolve outside the data root is ``demo``, generated into the cache on
+first use (:mod:`rlmrec.data.demo_cache`); from then on it is a folder like any other."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+from rlmrec.cache_dir import cache_root
 from rlmrec.errors import DataError
 
 ENV_VAR = "RLMREC_DATA"
+# Resolves to the demo generated into the cache when the data root has no folder of that name.
+DEMO = "demo"
 SPLIT_FILES = ("trn_mat.pkl", "val_mat.pkl", "tst_mat.pkl")
 EMB_FILES = ("usr_emb_np.pkl", "itm_emb_np.pkl")
 PROFILE_FILES = ("usr_prf.pkl", "itm_prf.pkl")
@@ -33,10 +38,11 @@ def resolve_data_root(data_root: str | Path | None = None) -> Path:
 
 
 def available_datasets(root: Path) -> list[str]:
-    """Sub-folders of ``root`` that look like datasets (contain ``trn_mat.pkl``)."""
+    """Sub-folders of ``root`` that look like datasets (contain ``trn_mat.pkl``); hidden
+    ones (staging folders) are not, as no name can load them."""
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if (p / SPLIT_FILES[0]).is_file())
+    return sorted(p.name for p in root.iterdir() if not p.name.startswith(".") and (p / SPLIT_FILES[0]).is_file())
 
 
 def _check_name(name: str) -> None:
@@ -47,24 +53,38 @@ def _check_name(name: str) -> None:
         )
 
 
+def dataset_names(root: Path) -> list[str]:
+    """What ``rlmrec data ls`` lists and a queued ``all`` means: the datasets under
+    ``root``, then ``demo`` unless ``root`` has its own."""
+    names = available_datasets(root)
+    return names if DEMO in names else [*names, DEMO]
+
+
 def _unknown(name: str, root: Path) -> DataError:
-    found = ", ".join(available_datasets(root)) or "none"
     return DataError(
-        f"unknown dataset {name!r} under {root} (available: {found}; built-in: demo). "
+        f"unknown dataset {name!r} under {root} (available: {', '.join(dataset_names(root))}). "
         + _DOWNLOAD_HINT.format(root=root)
     )
 
 
-def check_dataset(name: str, data_root: str | Path | None = None, *, embeddings: bool = False) -> Path | None:
-    """Cheap pre-flight for queueing: the folder and its files exist (without
-    reading them). Returns the folder, or None for the built-in ``demo``."""
+def dataset_folder(name: str, data_root: str | Path | None = None) -> Path:
+    """The folder of dataset ``name``: ``<data_root>/<name>``, or for ``demo`` (when the
+    data root has no folder of that name) the demo generated into the cache."""
     _check_name(name)
     root = resolve_data_root(data_root)
-    folder = root / name
-    if not folder.is_dir():
-        if name == "demo":
-            return None
-        raise _unknown(name, root)
+    if (root / name).is_dir():
+        return root / name
+    if name == DEMO:
+        from rlmrec.data.demo_cache import demo_folder  # lazy: generates it on first use
+
+        return demo_folder()
+    raise _unknown(name, root)
+
+
+def check_dataset(name: str, data_root: str | Path | None = None, *, embeddings: bool = False) -> Path:
+    """Cheap pre-flight for queueing: the folder and its files exist (without
+    reading them). Returns the folder."""
+    folder = dataset_folder(name, data_root)
     needed = list(SPLIT_FILES) + (list(EMB_FILES) if embeddings else [])
     for fname in needed:
         if not (folder / fname).is_file():
@@ -73,19 +93,29 @@ def check_dataset(name: str, data_root: str | Path | None = None, *, embeddings:
     return folder
 
 
-def find_dataset(arg: str, data_root: str | Path | None = None) -> tuple[str, Path | None]:
-    """A dataset named on the command line: a folder name under the data root, or a
-    path (anything with a separator or starting with ``.`` or ``~``). Returns the name
-    and the folder, or ``("demo", None)`` for the built-in demo."""
+def find_dataset(arg: str, data_root: str | Path | None = None) -> tuple[str, Path]:
+    """A dataset named on the command line: a folder name under the data root (or
+    ``demo``), or a path (anything with a separator or starting with ``.`` or ``~``).
+    Returns the name and the folder."""
     if arg.startswith((".", "~")) or "/" in arg or os.sep in arg:
         folder = Path(arg).expanduser().absolute()
         if not folder.is_dir():
             raise DataError(f"{folder}: not a folder")
         return folder.name, folder
-    _check_name(arg)
-    root = resolve_data_root(data_root)
-    if (root / arg).is_dir():
-        return arg, root / arg
-    if arg == "demo":
-        return arg, None
-    raise _unknown(arg, root)
+    return arg, dataset_folder(arg, data_root)
+
+
+def in_cache(folder: Path) -> bool:
+    """``folder`` is rlmrec's generated copy in the cache (the demo), not the user's data."""
+    return Path(folder).resolve().is_relative_to(cache_root().resolve())
+
+
+def writable_folder(folder: Path) -> Path:
+    """``folder``, refused when it is in the cache: commands that write into a dataset
+    (profiles, embeddings) would change what rlmrec regenerates and other runs read."""
+    if in_cache(folder):
+        raise DataError(
+            f"{folder}: the generated demo in rlmrec's cache, which commands only read; "
+            f"copy it under the data root first: rlmrec data import {folder} --name mydemo"
+        )
+    return folder

@@ -44,10 +44,6 @@ class DatasetFacts:
         )  # fmt: skip
 
 
-# The built-in demo (make_demo's defaults; tests/hostile checks they match): generating
-# it takes seconds, and it is always valid.
-DEMO = DatasetFacts("demo", 2000, 1600, 6025, 6025, embeddings=True)
-
 # Folders that loaded: (folder, its files' names, sizes and mtimes) -> their facts.
 _CHECKED: dict[tuple[str, tuple[tuple[str, int, int], ...]], DatasetFacts] = {}
 

@@ -112,18 +112,6 @@ def validate_folder(folder: Path, name: str | None = None) -> Report:
     return report
 
 
-def validate_demo() -> Report:
-    """The built-in demo, written out to a temporary folder and checked like any other."""
-    import tempfile
-
-    from rlmrec.data.demo import write_demo
-
-    with tempfile.TemporaryDirectory(prefix="rlmrec-demo-") as tmp:
-        report = validate_folder(write_demo(Path(tmp) / "demo"), "demo")
-    report.path = None
-    return report
-
-
 def _check_entries(folder: Path, report: Report) -> None:
     """Duplicates and stored zeros, which the loader silently merges or drops: the raw
     matrices are read again (the loader's copies are already canonical)."""

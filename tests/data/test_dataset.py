@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import pickle
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -149,7 +147,7 @@ def test_unknown_dataset_lists_available(tmp_path: Path) -> None:
     with pytest.raises(DataError) as info:
         load_dataset("foo", data_root=tmp_path)
     msg = str(info.value)
-    assert f"unknown dataset 'foo' under {tmp_path} (available: amazon, yelp; built-in: demo)" in msg
+    assert f"unknown dataset 'foo' under {tmp_path} (available: amazon, yelp, demo)" in msg
     assert "rlmrec_data" in msg and "RLMREC_DATA" in msg and "\n" not in msg
 
 
@@ -159,13 +157,11 @@ def test_rejects_path_like_names(tmp_path: Path, name: str) -> None:
         load_dataset(name, data_root=tmp_path)
 
 
-def test_demo_falls_back_to_builtin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # rlmrec.data.demo is written separately; stand in for it so this test is independent.
-    sentinel = object()
-    fake = types.ModuleType("rlmrec.data.demo")
-    fake.make_demo = lambda: types.SimpleNamespace(dataset=sentinel)  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "rlmrec.data.demo", fake)
-    assert load_dataset("demo", data_root=tmp_path) is sentinel
+def test_demo_is_the_cached_folder(tmp_path: Path) -> None:
+    # tests/data/test_demo_cache.py checks its content; here only that it is a folder like any other.
+    ds = load_dataset("demo", data_root=tmp_path)
+    assert ds.name == "demo" and ds.path is not None and ds.path.parent != tmp_path
+    assert load_folder(ds.path).n_users == ds.n_users
 
 
 def test_profiles(tmp_path: Path) -> None:

@@ -116,7 +116,7 @@ def test_cli_embed_errors(cli, toy, one_line_error) -> None:
     toy.folder(usr_prf=None)
     one_line_error(cli("embed", "toy", "--device", "cpu"), "usr_prf.pkl: missing")
     one_line_error(cli("embed", "nosuch"), "unknown dataset 'nosuch'")
-    one_line_error(cli("embed", "demo"), "built-in demo has no folder", "write_demo")
+    one_line_error(cli("embed", "demo"), "generated demo in rlmrec's cache", "rlmrec data import")
     one_line_error(cli("embed", "toy", "--device", "tpu"), "bad device 'tpu'")
 
 

@@ -18,11 +18,15 @@ AMAZON = Path(__file__).resolve().parents[3] / "shared" / "data" / "amazon"
 # ---------------------------------------------------------------- ls
 
 
-def test_ls_empty_root_says_how_to_get_data(cli, root: Path) -> None:
+def test_ls_empty_root_lists_the_demo_and_says_how_to_get_data(cli, root: Path) -> None:
     result = cli("data", "ls")
     assert result.exit_code == 0, result.output
     assert f"no datasets under {root}" in result.stdout and "rlmrec data fetch" in result.stdout
-    assert json.loads(cli("data", "ls", "--json").stdout) == []
+    assert "demo (built in)" in result.stdout and "demo: built in, generated into" in result.stdout
+    [demo] = json.loads(cli("data", "ls", "--json").stdout)
+    assert demo["name"] == "demo" and demo["builtin"] and demo["error"] is None
+    assert (demo["users"], demo["items"]) == (2000, 1600) and demo["embeddings"] == {"present": True, "dim": 256}
+    assert Path(demo["path"]).name.startswith("demo-v") and not Path(demo["path"]).is_relative_to(root)
 
 
 def test_ls_counts_profiles_and_embeddings(cli, toy, root: Path) -> None:
@@ -30,8 +34,9 @@ def test_ls_counts_profiles_and_embeddings(cli, toy, root: Path) -> None:
     toy.folder("full", usr_emb_np=np.ones((4, 7)), itm_emb_np=np.ones((5, 7)))
     (root / "notes").mkdir()  # not a dataset: no trn_mat.pkl
     listing = json.loads(cli("data", "ls", "--json").stdout)
-    assert [d["name"] for d in listing] == ["full", "plain"]
-    full, plain = listing
+    assert [d["name"] for d in listing] == ["full", "plain", "demo"]
+    full, plain, demo = listing
+    assert demo["builtin"] and not full["builtin"]
     assert (full["users"], full["items"]) == (4, 5)
     assert full["interactions"] == {"train": 5, "valid": 2, "test": 2}
     assert full["density"] == pytest.approx(9 / 20)
@@ -42,7 +47,7 @@ def test_ls_counts_profiles_and_embeddings(cli, toy, root: Path) -> None:
 
     table = cli("data", "ls").stdout
     assert "45.000%" in table and "7-d" in table and "users, items" in table
-    assert "notes" not in table and "built in: demo" in table
+    assert "notes" not in table and f"data root {root}" in table and "demo (built in)" in table
 
 
 def test_ls_shows_a_broken_dataset_without_failing(cli, toy, root: Path) -> None:
@@ -297,7 +302,7 @@ def test_validate_unknown_dataset(cli, toy, one_line_error) -> None:
 
 def test_validate_builtin_demo(cli) -> None:
     code, report = _validate(cli, "demo")
-    assert code == 0 and report["valid"] and report["path"] is None
+    assert code == 0 and report["valid"] and Path(report["path"]).name.startswith("demo-v")
     assert _levels(report, "embeddings") == ["ok"] and _levels(report, "profiles") == ["ok", "ok"]
 
 

@@ -121,9 +121,11 @@ def test_each_dataset_is_read_once_then_again_only_when_it_changes(root: Path, m
     assert [p.name for p in loads[2:]] == ["two"]  # only the dataset that changed is read again
 
 
-def test_the_demo_facts_match_the_demo() -> None:
+def test_the_demo_is_queued_from_its_folder(tmp_path: Path) -> None:
+    """Queueing reads the demo's cached folder like any dataset's, facts as make_demo's."""
     from rlmrec.data import preflight
     from rlmrec.data.demo import make_demo
+    from rlmrec.data.layout import check_dataset
 
-    demo = make_demo().dataset
-    assert preflight.DatasetFacts.of(demo) == preflight.DEMO
+    folder = check_dataset("demo", tmp_path, embeddings=True)
+    assert preflight.folder_facts(folder, "demo") == preflight.DatasetFacts.of(make_demo().dataset)

@@ -75,6 +75,11 @@ def test_missing_metadata_says_what_to_run(cli, root: Path, one_line_error) -> N
     one_line_error(result, "items_meta.jsonl: missing", "rlmrec data build ... --items FILE")
 
 
+def test_the_cached_demo_is_not_written_to(cli, one_line_error) -> None:
+    result = cli("profile", "demo", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--dry-run")
+    one_line_error(result, "generated demo in rlmrec's cache", "rlmrec data import")
+
+
 def test_user_profiles_alone_need_item_profiles(cli, dataset: Path, one_line_error) -> None:
     result = cli("profile", "shop", "--users", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--dry-run")
     one_line_error(result, "itm_prf.pkl: missing", "rlmrec profile shop --items first")
