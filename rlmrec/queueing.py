@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, get_origin
 
 from rlmrec.config import _section_types, canonical_model, canonical_variant, parse_overrides, resolve_config
-from rlmrec.data.layout import check_dataset, dataset_names, resolve_data_root
+from rlmrec.data.layout import available_datasets, check_dataset, dataset_names, resolve_data_root
 from rlmrec.data.preflight import DatasetFacts, check_fit, folder_facts
 from rlmrec.errors import ConfigError
 from rlmrec.registry import MODELS, VARIANTS
@@ -81,8 +81,9 @@ def plan(sub: Submission) -> list[RunSpec]:
     models = [canonical_model(m) for m in names(sub.models, "model", list(MODELS))]
     variants = list(dict.fromkeys(canonical_variant(v) for v in names(sub.variants, "variant", list(VARIANTS))))
     root = resolve_data_root(sub.data_root)
-    # "all" is what rlmrec data ls lists: the data root's datasets and the demo.
-    datasets = names(sub.datasets, "dataset", dataset_names(root))
+    # "all" is the researcher's own datasets (the data root's), so a queue over
+    # amazon/yelp/steam does not also train the demo; the demo only when there are none.
+    datasets = names(sub.datasets, "dataset", available_datasets(root) or dataset_names(root))
     facts: dict[str, DatasetFacts] = {}
     for dataset in datasets:
         # Con, Gen and the semantic baseline read the profile embeddings.

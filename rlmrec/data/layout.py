@@ -54,8 +54,8 @@ def _check_name(name: str) -> None:
 
 
 def dataset_names(root: Path) -> list[str]:
-    """What ``rlmrec data ls`` lists and a queued ``all`` means: the datasets under
-    ``root``, then ``demo`` unless ``root`` has its own."""
+    """What ``rlmrec data ls`` lists: the datasets under ``root``, then ``demo``
+    unless ``root`` has its own."""
     names = available_datasets(root)
     return names if DEMO in names else [*names, DEMO]
 

@@ -129,3 +129,12 @@ def test_the_demo_is_queued_from_its_folder(tmp_path: Path) -> None:
 
     folder = check_dataset("demo", tmp_path, embeddings=True)
     assert preflight.folder_facts(folder, "demo") == preflight.DatasetFacts.of(make_demo().dataset)
+
+
+def test_all_datasets_means_the_data_roots_or_the_demo_when_it_has_none(root: Path) -> None:
+    """A queue over a researcher's datasets does not also train the demo."""
+    root.mkdir(parents=True)
+    assert {s.dataset for s in plan(Submission("lightgcn", "base", "all", data_root=str(root)))} == {"demo"}
+    write_dataset(root, "one")
+    one = Submission("lightgcn", "base", "all", overrides=["topk=5"], data_root=str(root))
+    assert {s.dataset for s in plan(one)} == {"one"}
