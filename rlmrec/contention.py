@@ -142,5 +142,5 @@ def _mask() -> set[int] | None:
 def _read(path: Path) -> str:
     try:
         return path.read_text()
-    except OSError:
+    except (OSError, UnicodeDecodeError):
         return ""

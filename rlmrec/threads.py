@@ -129,11 +129,7 @@ def apply_threads(explicit: int | None = None, env: Mapping[str, str] | None = N
 
 def _cgroup_paths(self_cgroup: Path) -> Iterator[tuple[str, str]]:
     """(controllers, path) of each line of ``/proc/self/cgroup``: ``("", "/x")`` for v2."""
-    try:
-        text = self_cgroup.read_text()
-    except OSError:
-        return
-    for line in text.splitlines():
+    for line in _read(self_cgroup).splitlines():
         parts = line.split(":", 2)
         if len(parts) == 3:
             yield parts[1], parts[2]

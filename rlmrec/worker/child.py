@@ -68,14 +68,15 @@ def main(argv: list[str] | None = None) -> int:
     run = store.get(args.run_id)
     if run.attempt != args.attempt:
         return EXIT_SUPERSEDED
-    warnings = crowded(threads) if run.device == "cpu" else []
-    for message in warnings:
-        print(f"warning: {message}", flush=True)  # output.log; the run's log gets it too
     beat = Heartbeat(store, run.id, run.attempt, parent=worker)
     if os.environ.get("RLMREC_HAND_BACK") == "1":  # the worker's --grace: the run goes back to the queue
         signal.signal(signal.SIGTERM, lambda *_: beat.request_stop(hand_back_reason(), hand_back=True))
     else:
         signal.signal(signal.SIGTERM, lambda *_: beat.request_stop("stopped: the worker shut down"))
+    # After the handlers: a SIGTERM during the quarter-second sample still stops the run cleanly.
+    warnings = crowded(threads) if run.device == "cpu" else []
+    for message in warnings:
+        print(f"warning: {message}", flush=True)  # output.log; the run's log gets it too
     try:
         status = execute(store, run, beat=beat, warnings=warnings).status
     except Superseded:
