@@ -16,6 +16,7 @@ process's own start-up.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -91,9 +92,10 @@ def measure(
     quota = cgroup_quota(root, self_cgroup)
     if quota is not None and quota < len(cpus or ()) and used is not None and used_after is not None:
         # The cgroup at the quota's level may hold more processes than ours: counting
-        # ours alone can miss competitors, never invent them.
+        # ours alone can miss competitors, never invent them. Rounded up as the thread
+        # count is (rlmrec.threads), so that a run alone under a 1.2-CPU quota fits.
         others = (used_after - used) / wall - own_cores
-        found.append(Busy(max(0.0, others), quota, "CPUs of its cgroup quota"))
+        found.append(Busy(max(0.0, others), math.ceil(quota), "CPUs its cgroup quota allows"))
     if not found and hasattr(os, "getloadavg"):
         found.append(Busy(max(0.0, os.getloadavg()[0] - 1.0), os.cpu_count() or 1, "cores"))
     return found

@@ -205,10 +205,10 @@ def test_a_real_sample_is_within_bounds() -> None:
 
 
 def test_check_returns_the_first_crowded_scope(monkeypatch: pytest.MonkeyPatch) -> None:
-    samples = [contention.Busy(0.0, 8, "cores"), contention.Busy(2.0, 2.0, "CPUs of its cgroup quota")]
+    samples = [contention.Busy(0.0, 8, "cores"), contention.Busy(2.0, 2, "CPUs its cgroup quota allows")]
     monkeypatch.setattr(contention, "measure", lambda _window: samples)
     message = contention.check(2)
-    assert message is not None and "2 CPUs of its cgroup quota" in message
+    assert message is not None and "2.0 of the 2 CPUs its cgroup quota allows" in message
     monkeypatch.setattr(contention, "measure", lambda _window: samples[:1])
     assert contention.check(2) is None
 
@@ -220,3 +220,19 @@ def test_a_worker_childs_warning_points_at_the_workers_threads(monkeypatch: pyte
     assert crowded(1) == []  # a sibling slot's one thread beside this run's one: the pool's split fits
     [message] = crowded(2)
     assert "rlmrec worker --threads TOTAL" in message and "(1 per slot fits)" in message
+
+
+def test_measure_counts_the_cgroups_other_processes_against_its_quota(
+    tmp_path: Path, cores: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Eight CPUs in the mask, a quota of two, and the cgroup's other processes using
+    two CPUs during the sample: the quota is full, whatever the machine's other CPUs do."""
+    root, me = _v2(tmp_path, {"cpu.max": "200000 100000"})
+    usage = iter([10.0, 10.0 + 2 * 0.2])  # CPU seconds before and after a 0.2 s window
+    monkeypatch.setattr(contention, "cgroup_usage", lambda _root, _me: next(usage))
+    (stat := tmp_path / "stat").write_text(PROC_STAT)  # unchanged: the CPUs look idle
+    cores_scope, busy = contention.measure(0.2, stat=stat, root=root, self_cgroup=me)
+    assert cores_scope == contention.Busy(0.0, 8, "cores")
+    assert busy.capacity == 2 and busy.what == "CPUs its cgroup quota allows"
+    assert 0.6 < busy.others <= 2.0  # less this process's own (small) CPU time; a sleep may overshoot
+    assert contention.warning(busy, own_threads=2) is not None
