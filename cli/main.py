@@ -116,12 +116,13 @@ def run(
         out_dir=out,
         save=out is not None or not record,
     )
-    warnings = _crowded_cpu(experiment.config.train.device, used)
-    for message in warnings:
-        console.print(f"[bold yellow]warning:[/bold yellow] {escape(message)}", highlight=False, soft_wrap=True)
     store = open_store(db, artifacts) if record else None
     if store is not None and out is None:
         writable_folder(store.artifacts, "--artifacts")  # before the run is recorded
+    # Last before training: a mistake above stays the only line on stderr.
+    warnings = _crowded_cpu(experiment.config.train.device, used)
+    for message in warnings:
+        console.print(f"[bold yellow]warning:[/bold yellow] {escape(message)}", highlight=False, soft_wrap=True)
     # With --json, stdout is for the JSON alone; the live display goes to a terminal only.
     display = RunProgress(console) if console.is_terminal or not json_ else None
     listeners = [display] if display else []
