@@ -77,7 +77,7 @@ def run(
     threads: Annotated[
         int | None,
         typer.Option(
-            help="CPU threads [env: RLMREC_THREADS; default: the cores this process may use (affinity, cgroup quota)]",
+            help="CPU threads (default: RLMREC_THREADS, else the cores this process may use: affinity, cgroup quota)",
             min=1,
         ),
     ] = None,

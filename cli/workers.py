@@ -37,8 +37,8 @@ def worker(
     threads: Annotated[
         int | None,
         typer.Option(
-            help="CPU threads its slots share, split evenly [default: RLMREC_THREADS per slot, else the cores "
-            "this process may use (affinity, cgroup quota)]",
+            help="CPU threads its slots share, split evenly (default: the cores this process may use, by "
+            "affinity and cgroup quota; an RLMREC_THREADS already set is each slot's)",
             min=1,
         ),
     ] = None,
