@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from rlmrec.data import Dataset, load_folder
+from rlmrec.threads import apply_threads, usable_cores
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_AMAZON = REPO.parent / "shared" / "data" / "amazon"
@@ -51,10 +52,20 @@ def machine() -> str:
     except OSError:
         pass
     gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
+    usable = usable_cores()
+    cores = f"{os.cpu_count()} cores"
+    if usable != os.cpu_count():
+        cores += f" ({usable} usable: affinity, cgroup quota)"
     return (
-        f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} with {torch.get_num_threads()} threads"
+        f"{cpu}, {cores}, torch {torch.__version__} with {torch.get_num_threads()} threads"
         f" ({torch.backends.cpu.get_cpu_capability()}){gpu}"
     )
+
+
+def training_threads() -> int:
+    """Set torch's threads as ``rlmrec run`` does (``RLMREC_THREADS``, else the usable
+    cores): long runs started side by side can then be given their share."""
+    return apply_threads()
 
 
 def write_section(name: str, body: str) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import amazon, machine, publish
+from common import amazon, machine, publish, training_threads
 
 from rlmrec.config import resolve_config
 from rlmrec.trainer import train
@@ -80,6 +80,7 @@ def main() -> None:
     parser.add_argument("--merge", action="store_true", help="keep the other rows of the latest earlier results")
     args = parser.parse_args()
     configs = [tuple(o.split(":")) for o in args.only] if args.only else [("lightgcn", "base"), ("gccf", "base")]
+    training_threads()  # RLMREC_THREADS=1 for each of two series run side by side
     data = amazon()
     results = earlier_rows() if args.merge else []
     for model, variant in configs:

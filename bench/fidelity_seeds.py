@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import amazon, machine, publish
+from common import amazon, machine, publish, training_threads
 from fidelity import REFERENCE_RUNS, published
 
 from rlmrec.config import resolve_config
@@ -185,6 +185,7 @@ def main() -> None:
     parser.add_argument("--table-only", action="store_true")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
+    training_threads()  # RLMREC_THREADS=1 for each of two series run side by side
     runs = earlier_runs()
     if not args.table_only:
         configs = [tuple(o.split(":")) for o in args.only] if args.only else [("lightgcn", "base"), ("gccf", "base")]

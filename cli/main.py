@@ -74,6 +74,13 @@ def run(
     ] = None,
     max_epochs: Annotated[int | None, typer.Option(help="Epoch cap (preset: 3000; early stopping ends sooner)")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N")] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            help="CPU threads (default: RLMREC_THREADS, else the cores this process may use: affinity, cgroup quota)",
+            min=1,
+        ),
+    ] = None,
     data_root: Annotated[
         Path | None, typer.Option(help="Folder holding dataset folders [env: RLMREC_DATA; default ./data]")
     ] = None,
@@ -93,8 +100,10 @@ def run(
     its files go to the store's run folder unless --out.
     """
     from rlmrec.api import prepare_experiment  # torch: only commands that train pay for it
+    from rlmrec.threads import apply_threads
 
     console = Console(stderr=True)
+    used = apply_threads(threads)  # before loading: preparing the data runs torch too
     experiment = prepare_experiment(
         model,
         variant,
@@ -110,6 +119,10 @@ def run(
     store = open_store(db, artifacts) if record else None
     if store is not None and out is None:
         writable_folder(store.artifacts, "--artifacts")  # before the run is recorded
+    # Last before training: a mistake above stays the only line on stderr.
+    warnings = _crowded_cpu(experiment.config.train.device, used)
+    for message in warnings:
+        console.print(f"[bold yellow]warning:[/bold yellow] {escape(message)}", highlight=False, soft_wrap=True)
     # With --json, stdout is for the JSON alone; the live display goes to a terminal only.
     display = RunProgress(console) if console.is_terminal or not json_ else None
     listeners = [display] if display else []
@@ -117,7 +130,7 @@ def run(
         if store is None:
             result = experiment.run(listeners)
         else:
-            run_id, result = experiment.run_recorded(store, listeners)
+            run_id, result = experiment.run_recorded(store, listeners, warnings)
             where = escape(store.url)
             console.print(f"[dim]recorded as run {run_id} in {where} (rlmrec show {run_id})[/dim]")
     if json_:
@@ -133,6 +146,17 @@ def run(
         f"({timing['train_s_per_epoch']:.3f}s/epoch, {timing['eval_s_per_pass']:.3f}s/validation)"
         + (f"; artifacts in {result.out_dir}" if result.out_dir else "")
     )
+
+
+def _crowded_cpu(device: str, threads: int) -> list[str]:
+    """The warning, if a CPU run starts where other processes keep its cores busy."""
+    from rlmrec.contention import check
+    from rlmrec.device import resolve_device
+
+    if resolve_device(device).type != "cpu":
+        return []
+    message = check(threads)
+    return [message] if message else []
 
 
 @app.command()

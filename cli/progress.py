@@ -50,10 +50,11 @@ class RunProgress:
             self.bar.update(
                 self.task, total=cfg["epochs"], description=escape(f"{cfg['model']}/{cfg['variant']} {cfg['dataset']}")
             )
+            threads = f" ({event.cpu_threads})" if event.cpu_threads else ""
             self.live.console.print(
                 f"[dim]{event.n_users:,} users, {event.n_items:,} items, {event.n_train:,} train interactions, "
                 f"{event.n_batches} batches/epoch, {event.n_params:,} parameters, "
-                f"device {event.device}, sparse {event.sparse_backend}[/dim]"
+                f"device {event.device}{threads}, sparse {event.sparse_backend}[/dim]"
             )
         elif isinstance(event, EpochEnded):
             self.bar.update(self.task, completed=event.epoch + 1)

@@ -34,6 +34,14 @@ def worker(
             min=0,
         ),
     ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            help="CPU threads its slots share, split evenly (default: the cores this process may use, by "
+            "affinity and cgroup quota; an RLMREC_THREADS already set is each slot's)",
+            min=1,
+        ),
+    ] = None,
     status: Annotated[bool, typer.Option("--status", help="Show live workers instead (as rlmrec workers)")] = False,
     db: DbOption = None,
     artifacts: ArtifactsOption = None,
@@ -56,6 +64,7 @@ def worker(
         stale_after_s=stale_after,
         max_attempts=max_attempts,
         grace_s=grace,
+        threads=threads,
     )
     console = Console(stderr=True, highlight=False)
 

@@ -37,11 +37,13 @@ class Experiment:
     def run(self, listeners: Iterable[Listener] = ()) -> TrainResult:
         return train(self.config, self.dataset, listeners, self.out_dir)
 
-    def run_recorded(self, store: Store, listeners: Iterable[Listener] = ()) -> tuple[int, TrainResult]:
+    def run_recorded(
+        self, store: Store, listeners: Iterable[Listener] = (), warnings: Iterable[str] = ()
+    ) -> tuple[int, TrainResult]:
         """Train as a run of ``store``, with this process as its worker: recorded like a
         queued run (epochs, validation, logs, checkpoints, result; the Slurm job when
-        inside one). Returns the run's id and result; a run that does not succeed is an
-        error naming its id and why."""
+        inside one). ``warnings`` go into the run's log. Returns the run's id and result;
+        a run that does not succeed is an error naming its id and why."""
         from rlmrec.slurm.env import current_job
         from rlmrec.worker.execute import execute
 
@@ -51,7 +53,9 @@ class Experiment:
         started = store.start_direct(
             spec, host=socket.gethostname(), pid=os.getpid(), device=device, slurm=current_job()
         )
-        outcome = execute(store, started, listeners=listeners, dataset=self.dataset, out_dir=self.out_dir)
+        outcome = execute(
+            store, started, listeners=listeners, dataset=self.dataset, out_dir=self.out_dir, warnings=warnings
+        )
         if outcome.result is None:
             error = store.get(started.id, with_config=False).error
             raise RLMRecError(f"run {started.id} {outcome.status}: {error}")

@@ -22,6 +22,14 @@ class RunStarted:
     n_params: int
     start_epoch: int = 0  # > 0 when resuming from a checkpoint
     sparse_backend: str = "torch"  # the resolved backend (never "auto")
+    threads: int = 0  # torch's CPU threads in the training process
+
+    @property
+    def cpu_threads(self) -> str:
+        """``2 threads`` on a CPU, where the count sets the speed; empty on a GPU."""
+        if self.device != "cpu" or not self.threads:
+            return ""
+        return f"{self.threads} thread{'s' * (self.threads != 1)}"
 
 
 @dataclass(frozen=True)

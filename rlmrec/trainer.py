@@ -204,6 +204,7 @@ class Trainer:
                 n_params=sum(p.numel() for p in self.model.parameters()),
                 start_epoch=progress.next_epoch,
                 sparse_backend=self.sparse_backend,
+                threads=torch.get_num_threads(),
             )
         )
         p = progress

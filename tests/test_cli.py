@@ -50,6 +50,54 @@ def test_run_set_and_flags_are_reflected_in_the_config(runner: CliRunner, tmp_pa
     assert [("valid" in h) for h in history] == [True, True]  # test_step=1: every epoch
 
 
+def test_run_threads_sets_the_training_threads_and_a_crowded_cpu_warns(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--threads 1`` is torch's count while this (in-process) run trains, and the
+    run's log says so; other processes busy on its cores: one warning on stderr, and
+    in the run's log."""
+    from rlmrec import contention
+    from rlmrec.store import Store
+    from rlmrec.trainer import Trainer
+
+    seen: list[int] = []
+    epoch = Trainer.train_epoch
+
+    def counted_epoch(self: Trainer) -> dict[str, float]:
+        seen.append(torch.get_num_threads())
+        return epoch(self)
+
+    monkeypatch.setattr(Trainer, "train_epoch", counted_epoch)
+    monkeypatch.setattr(contention, "measure", lambda _window: [contention.Busy(1.9, 2, "cores")])
+    before = torch.get_num_threads()
+    args = ["run", "lightgcn", "base", "demo", "--max-epochs", "1", "--json", "--threads", "1",
+            "--data-root", str(tmp_path), "--device", "cpu"]  # fmt: skip
+    try:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert seen == [1]  # torch's count while the one epoch trained
+    finally:
+        torch.set_num_threads(before)
+    [warning] = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert "1.9 of the 2 cores" in warning and "1 thread" in warning and "several times slower" in warning
+    store = Store()  # the suite's private store (conftest)
+    [run] = store.runs()
+    logs = store.logs(run.id)
+    assert any(log.level == "warning" and "1.9 of the 2 cores" in log.message for log in logs)
+    assert any(log.message.startswith("started on cpu with 1 thread:") for log in logs)
+    assert json.loads(result.stdout)["epochs_run"] == 1  # stdout: the JSON alone
+
+
+def test_threads_must_be_positive(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = runner.invoke(app, ["run", "lightgcn", "base", "demo", "--threads", "0"])
+    assert result.exit_code == 1 and "--threads" in result.stderr
+    monkeypatch.setenv("RLMREC_THREADS", "many")
+    args = ["run", "lightgcn", "base", "demo", "--max-epochs", "1", "--no-record", "--data-root", str(tmp_path)]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1 and "RLMREC_THREADS='many'" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
 ERRORS = {
     "unknown model": (["run", "lightgcm", "base", "demo"], ["unknown model 'lightgcm'", "did you mean 'lightgcn'"]),
     "unknown variant": (["run", "lightgcn", "contra", "demo"], ["unknown variant 'contra'", "base", "con", "gen"]),

@@ -13,10 +13,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import torch
 from rlmrec.cli.main import app
 from typer.testing import CliRunner
 
-from rlmrec.data import load_dataset
+from rlmrec.data import Dataset, load_dataset
 from rlmrec.store import RunInfo, Store
 from rlmrec.trainer import train
 from rlmrec.worker.execute import config_of
@@ -59,14 +60,26 @@ def _wait(what: Callable[[], bool], worker: subprocess.Popen[str], timeout: floa
 
 def test_queue_then_worker_until_empty_matches_direct_training(env: dict[str, str]) -> None:
     ids = _queue("lightgcn", "gene", "demo", "--seeds", "2", "--max-epochs", "4")
-    result = CliRunner().invoke(app, ["worker", "--gpus", "none", "--until-empty"])
+    result = CliRunner().invoke(app, ["worker", "--gpus", "none", "--until-empty", "--threads", "1"])
     assert result.exit_code == 0, result.output
+    assert "1 slot(s) on cpu, 1 CPU thread each" in result.output
     store = Store()
     demo = load_dataset("demo")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the children trained: the same numbers, whatever the summation order
+    try:
+        _check_against_direct_training(store, ids, demo)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _check_against_direct_training(store: Store, ids: list[int], demo: Dataset) -> None:
     for run_id, seed in zip(ids, (2023, 2024), strict=True):
         run = store.get(run_id)
         assert (run.status, run.seed, run.attempt, run.epoch) == ("succeeded", seed, 1, 3)
         assert run.code_version and run.host and run.device == "cpu"
+        # The child applied the worker's --threads: torch counted one thread as it trained.
+        assert any(log.message.startswith("started on cpu with 1 thread:") for log in store.logs(run_id))
         epochs = store.epochs(run_id)
         assert [e.epoch for e in epochs] == [0, 1, 2, 3] and epochs[3].valid is not None
         assert {"bpr", "reg", "recon"} <= set(epochs[0].losses)

@@ -46,8 +46,9 @@ class Recorder:
             self.store.record_eval(self.run_id, self.attempt, event.epoch, event.metrics, event.seconds, best, message)
         elif isinstance(event, RunStarted):
             where = f"resumed at epoch {event.start_epoch}" if event.start_epoch else "started"
+            threads = f" with {event.cpu_threads}" if event.cpu_threads else ""
             self.log(
-                f"{where} on {event.device}: {event.n_users} users, {event.n_items} items, "
+                f"{where} on {event.device}{threads}: {event.n_users} users, {event.n_items} items, "
                 f"{event.n_train} training interactions, {event.n_batches} batches/epoch, {event.n_params} parameters, "
                 f"sparse backend {event.sparse_backend}"
             )

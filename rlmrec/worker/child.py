@@ -19,6 +19,7 @@ import sys
 from rlmrec.slurm.env import current_job
 from rlmrec.store import Store, Superseded
 from rlmrec.store.records import slurm_label
+from rlmrec.threads import apply_threads
 from rlmrec.worker.execute import Heartbeat, execute
 
 EXIT_RECORDED, EXIT_SUPERSEDED, EXIT_ERROR = 0, 3, 1
@@ -42,6 +43,16 @@ def hand_back_reason() -> str:
     return f"handed back to the queue: {who}; resumes from its last checkpoint"
 
 
+def crowded(threads: int) -> list[str]:
+    """The contention warning for a CPU run. The worker's siblings count as competitors
+    only when they do not fit beside this run (see :func:`rlmrec.contention.oversubscribed`)."""
+    from rlmrec.contention import check
+
+    advice = "rlmrec worker --threads TOTAL splits TOTAL among its slots ({threads} per slot fits)"
+    message = check(threads, advice=advice)
+    return [message] if message else []
+
+
 def main(argv: list[str] | None = None) -> int:
     worker = int(os.environ.get("RLMREC_WORKER_PID") or 0) or None
     if worker is not None:  # first: before seconds of imports the worker might not outlive
@@ -52,11 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_id", type=int)
     parser.add_argument("attempt", type=int)
     args = parser.parse_args(argv)
-    threads = os.environ.get("RLMREC_THREADS")
-    if threads:
-        import torch
-
-        torch.set_num_threads(int(threads))
+    threads = apply_threads()  # the worker's share for this slot (RLMREC_THREADS), else the usable cores
     store = Store(args.db, args.artifacts)
     run = store.get(args.run_id)
     if run.attempt != args.attempt:
@@ -66,8 +73,12 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, lambda *_: beat.request_stop(hand_back_reason(), hand_back=True))
     else:
         signal.signal(signal.SIGTERM, lambda *_: beat.request_stop("stopped: the worker shut down"))
+    # After the handlers: a SIGTERM during the quarter-second sample still stops the run cleanly.
+    warnings = crowded(threads) if run.device == "cpu" else []
+    for message in warnings:
+        print(f"warning: {message}", flush=True)  # output.log; the run's log gets it too
     try:
-        status = execute(store, run, beat=beat).status
+        status = execute(store, run, beat=beat, warnings=warnings).status
     except Superseded:
         return EXIT_SUPERSEDED
     print(f"run {run.id} attempt {run.attempt}: {status}", flush=True)

@@ -132,10 +132,12 @@ def execute(
     beat: Heartbeat | None = None,
     dataset: Dataset | None = None,
     out_dir: Path | None = None,
+    warnings: Iterable[str] = (),
 ) -> Outcome:
     """Train ``run`` (claimed by this process, ``run.attempt`` current) to its end and
     record the outcome. ``dataset``: already loaded (``rlmrec run``); ``out_dir``:
-    artifacts somewhere other than the store's run folder."""
+    artifacts somewhere other than the store's run folder; ``warnings``: lines for the
+    run's log before it starts (a crowded CPU: :mod:`rlmrec.contention`)."""
     from rlmrec.data.dataset import load_dataset
     from rlmrec.trainer import RunStopped, Trainer
 
@@ -155,6 +157,8 @@ def execute(
         store.begin_attempt(
             run.id, run.attempt, pid=os.getpid(), code_version=code_version(), resume_epoch=resume_epoch
         )
+        for message in warnings:
+            recorder.log(message, "warning")
         trainer = Trainer(cfg, dataset, [recorder, *listeners], out_dir, should_stop=beat.stop.is_set)
         result = trainer.fit(resume, on_checkpoint=lambda state: checkpoint.save(state, state_file))
         selection = f"recall@{cfg.train.topk[-1]}"

@@ -21,13 +21,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
 from rlmrec.slurm.env import current_job
 from rlmrec.store import RUNNING, RunInfo, Store
+from rlmrec.threads import requested_threads, usable_cores
 from rlmrec.worker.execute import CHECKPOINT
 
 
@@ -48,6 +49,18 @@ def pid_alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[:1] not in (["Z"], ["X"])  # the state follows "(comm)"
 
 
+def threads_per_slot(total: int | None, slots: int, env: Mapping[str, str] | None = None) -> int:
+    """Each child's CPU threads: ``--threads`` (``total``) or the cores this process may
+    use, split evenly between the slots, so that concurrent runs never want more
+    threads than there are cores (each run would otherwise take them all). GPU slots
+    get their share too: their runs do some of their work on the CPU. Without
+    ``--threads``, an ``RLMREC_THREADS`` already set (the Slurm script's share of the
+    job's CPUs) is each child's count as it stands."""
+    if total is None and (given := requested_threads(None, env)) is not None:
+        return given  # validated here, once, rather than failing in every child
+    return max(1, (requested_threads(total, {}) or usable_cores()) // max(1, slots))
+
+
 @dataclass
 class WorkerOptions:
     slots: list[str] = field(default_factory=lambda: ["cpu"])
@@ -60,6 +73,8 @@ class WorkerOptions:
     # After the first signal, running runs get this long to finish; then they stop and
     # go back to the queue. None: they finish, however long (a second signal cancels them).
     grace_s: float | None = None
+    # CPU threads all slots share (--threads); None: the cores this process may use.
+    threads: int | None = None
 
 
 @dataclass
@@ -82,6 +97,7 @@ class Worker:
         self.slurm = current_job()
         self._hand_back_at: float | None = None  # monotonic time: grace over, runs go back
         self._handed_back = False
+        self.threads_per_slot = threads_per_slot(options.threads, len(options.slots))
 
     # -- signals ---------------------------------------------------------------
 
@@ -110,7 +126,9 @@ class Worker:
     def run(self) -> int:
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         self.store.register_worker(self.id, self.host, os.getpid(), self.options.slots, slurm=self.slurm)
-        self.say(f"worker {self.id}: {len(self.options.slots)} slot(s) on {', '.join(sorted(set(self.options.slots)))}")
+        where = ", ".join(sorted(set(self.options.slots)))
+        threads = f"{self.threads_per_slot} CPU thread{'s' * (self.threads_per_slot != 1)} each"
+        self.say(f"worker {self.id}: {len(self.options.slots)} slot(s) on {where}, {threads}")
         try:
             while True:
                 self._hand_back()
@@ -185,10 +203,9 @@ class Worker:
         env["RLMREC_WORKER_PID"] = str(os.getpid())  # the child dies with this process
         if self.options.grace_s is not None:
             env["RLMREC_HAND_BACK"] = "1"  # a SIGTERM gives the run back instead of cancelling it
+        env["RLMREC_THREADS"] = str(self.threads_per_slot)
         if device == "cpu":
             env["CUDA_VISIBLE_DEVICES"] = ""  # a CPU slot never touches a GPU
-            cpu_slots = self.options.slots.count("cpu")
-            env.setdefault("RLMREC_THREADS", str(max(1, (os.cpu_count() or 1) // cpu_slots)))
         else:
             env["CUDA_VISIBLE_DEVICES"] = device.split(":", 1)[1]
         run_dir = self.store.run_dir(run.id)
