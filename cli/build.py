@@ -80,10 +80,10 @@ def build(
     preset: Annotated[
         str | None, typer.Option(help="Field names of a public dump: amazon, yelp or steam (the paper's sources)")
     ] = None,
-    user_col: Annotated[str | None, typer.Option(help="User id column [default: guessed]")] = None,
-    item_col: Annotated[str | None, typer.Option(help="Item id column [default: guessed]")] = None,
-    rating_col: Annotated[str | None, typer.Option(help="Rating column [default: guessed; none: no rating]")] = None,
-    time_col: Annotated[str | None, typer.Option(help="Time column: unix seconds or dates [default: guessed]")] = None,
+    user_col: Annotated[str | None, typer.Option(help="User id column (default: guessed)")] = None,
+    item_col: Annotated[str | None, typer.Option(help="Item id column (default: guessed)")] = None,
+    rating_col: Annotated[str | None, typer.Option(help="Rating column (default: guessed; none: no rating)")] = None,
+    time_col: Annotated[str | None, typer.Option(help="Time column: unix seconds or dates (default: guessed)")] = None,
     text_col: Annotated[str | None, typer.Option(help="Review text column (in --reviews, or in SOURCE)")] = None,
     columns: Annotated[
         str | None, typer.Option(help="Column names of a CSV/TSV without a header row: user,item,rating,time")
@@ -95,7 +95,7 @@ def build(
         float | None, typer.Option(help="Keep a random share of users (0.25) or a number of them (11000)")
     ] = None,
     k_core: Annotated[int, typer.Option(help="Every user and item keeps at least this many interactions")] = 10,
-    item_core: Annotated[int | None, typer.Option(help="A different core for items [default: --k-core]")] = None,
+    item_core: Annotated[int | None, typer.Option(help="A different core for items (default: --k-core)")] = None,
     split: Annotated[str, typer.Option(help="train:valid:test shares per user")] = "3:1:1",
     split_by: Annotated[str, typer.Option(help="random (seeded) or time (latest interactions are test)")] = "random",
     seed: Annotated[int, typer.Option(help="Seed of user sampling and the random split")] = 2023,

@@ -25,12 +25,12 @@ __all__ = ["STATUS_STYLE", "duration", "metric", "when"]
 
 DbOption = Annotated[
     str | None,
-    typer.Option("--db", envvar="RLMREC_DB", help="Run store URL or SQLite path [default: sqlite:///runs.db]"),
+    typer.Option("--db", envvar="RLMREC_DB", help="Run store URL or SQLite path (default: sqlite:///runs.db)"),
 ]
 ArtifactsOption = Annotated[
     Path | None,
     typer.Option(
-        "--artifacts", envvar="RLMREC_ARTIFACTS", help="Run files folder [default: next to the SQLite file: runs/]"
+        "--artifacts", envvar="RLMREC_ARTIFACTS", help="Run files folder (default: next to the SQLite file: runs/)"
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output")]

@@ -364,7 +364,7 @@ def embed(
         str | None,
         typer.Option(
             help=f"sentence-transformers model: the bundled default ({DEFAULT_EMBED_MODEL}), a folder, or a hub id; "
-            "with --base-url, the server's model [default: text-embedding-ada-002, the paper's]"
+            "with --base-url, the server's model (default: text-embedding-ada-002, the paper's)"
         ),
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Texts per forward pass (with --base-url: per request)")] = 64,

@@ -82,10 +82,10 @@ def run(
         ),
     ] = None,
     data_root: Annotated[
-        Path | None, typer.Option(help="Folder holding dataset folders [env: RLMREC_DATA; default ./data]")
+        Path | None, typer.Option(help="Folder holding dataset folders (env: RLMREC_DATA; default ./data)")
     ] = None,
     out: Annotated[
-        Path | None, typer.Option(help="Artifacts folder [default: runs/<dataset>-<model>-<variant>-s<seed>-<time>]")
+        Path | None, typer.Option(help="Artifacts folder (default: runs/<dataset>-<model>-<variant>-s<seed>-<time>)")
     ] = None,
     json_: Annotated[
         bool, typer.Option("--json", help="Print one JSON object (config and metrics) instead of tables")

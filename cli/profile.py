@@ -172,7 +172,7 @@ def profile(
     model: Annotated[str, typer.Option(help="Model name on that server (the paper: gpt-3.5-turbo)")],
     api_key_env: Annotated[str, typer.Option(help="Environment variable that holds the API key")] = "OPENAI_API_KEY",
     domain: Annotated[
-        str | None, typer.Option(help="books, businesses, games or generic [default: build.json's, else generic]")
+        str | None, typer.Option(help="books, businesses, games or generic (default: build.json's, else generic)")
     ] = None,
     prompts: Annotated[
         Path | None, typer.Option(help="Folder of prompt files that replace the packaged ones (same names)")

@@ -26,13 +26,13 @@ def queue(
         typer.Option("--set", help="key=value; a comma list in the value expands a grid", metavar="KEY=VALUE"),
     ] = None,
     max_epochs: Annotated[int | None, typer.Option(help="Epoch cap (preset: 3000)")] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N [default: the worker's slot]")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N (default: the worker's slot)")] = None,
     priority: Annotated[int, typer.Option(help="Higher runs first")] = 0,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="A label (repeatable)")] = None,
     note: Annotated[str | None, typer.Option(help="Free text kept with the runs")] = None,
-    group: Annotated[str | None, typer.Option(help="Submission name [default: a timestamp]")] = None,
+    group: Annotated[str | None, typer.Option(help="Submission name (default: a timestamp)")] = None,
     data_root: Annotated[
-        str | None, typer.Option(help="Dataset folder root [env: RLMREC_DATA; default ./data]")
+        str | None, typer.Option(help="Dataset folder root (env: RLMREC_DATA; default ./data)")
     ] = None,
     db: DbOption = None,
     artifacts: ArtifactsOption = None,

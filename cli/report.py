@@ -35,7 +35,7 @@ def report(
     model: Annotated[list[str] | None, typer.Option(help="Only these backbones (comma list ok)")] = None,
     metric: Annotated[str, typer.Option(help="Comma list, e.g. recall@20,ndcg@20, or all")] = "recall@20,ndcg@20",
     group_by: Annotated[
-        list[str] | None, typer.Option(help="Config keys (or 'group') that split rows [default: keys that vary]")
+        list[str] | None, typer.Option(help="Config keys (or 'group') that split rows (default: keys that vary)")
     ] = None,
     vs_paper: Annotated[bool, typer.Option("--vs-paper", help="Show the published value and our difference")] = False,
     out: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout")] = None,

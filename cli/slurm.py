@@ -22,7 +22,7 @@ slurm_app = typer.Typer(
     help="Workers as Slurm jobs: submit a job array of workers, follow it, cancel it.",
     no_args_is_help=True,
 )
-Jobs = Annotated[list[str] | None, typer.Argument(help="Slurm job ids [default: this store's live jobs]")]
+Jobs = Annotated[list[str] | None, typer.Argument(help="Slurm job ids (default: this store's live jobs)")]
 
 
 @slurm_app.command("submit")
@@ -39,7 +39,7 @@ def submit(
     constraint: Annotated[str | None, typer.Option(help="Node features, e.g. a100")] = None,
     grace: Annotated[
         int | None,
-        typer.Option(help="Seconds of warning before the time limit [default: 120, at most half of --time]"),
+        typer.Option(help="Seconds of warning before the time limit (default: 120, at most half of --time)"),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the batch script; submit nothing")] = False,
     force: Annotated[
