@@ -62,6 +62,8 @@ class CompareScreen(Screen[None]):
         self.app.call_from_thread(self.show, runs, curves)
 
     def show(self, runs: list[RunInfo], curves: dict[int, list[EpochInfo]]) -> None:
+        if not self.query("#metrics"):  # closed while its thread read the store: nothing left to update
+            return
         self.runs, self.curves = runs, curves
         self._metrics(self.query_one("#metrics", DataTable))
         self.query_one("#config", Static).update(self._config())

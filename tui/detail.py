@@ -69,6 +69,8 @@ class DetailScreen(Screen[None]):
         self.app.call_from_thread(self.show, run, epochs, logs)
 
     def show(self, run: RunInfo, epochs: list[EpochInfo], logs: list[LogInfo]) -> None:
+        if not self.query("#info"):  # closed while its thread read the store: nothing left to update
+            return
         now = self.app.now()  # type: ignore[attr-defined]
         # Separators end the preceding span: Textual drops spaces that begin a span.
         info = Text()

@@ -24,7 +24,7 @@ def test_import_copies(cli, toy, root: Path, tmp_path: Path) -> None:
     assert sorted(p.name for p in target.iterdir()) == sorted(p.name for p in source.iterdir())
     assert _names(root) == ["books"]  # no staging folder left
     listing = json.loads(cli("data", "ls", "--json").stdout)
-    assert [d["name"] for d in listing] == ["books"] and listing[0]["users"] == 4
+    assert [d["name"] for d in listing] == ["books", "demo"] and listing[0]["users"] == 4  # the demo is always listed
     # A copy: changing the source afterwards does not touch the dataset.
     (source / "trn_mat.pkl").unlink()
     assert cli("data", "validate", "books").exit_code == 0

@@ -278,3 +278,20 @@ async def test_compare_plots_each_runs_own_loss_autocf_included(tmp_path: object
         assert monitor.label == [f"run {lightgcn}", f"run {autocf}"]
         assert [len(xs) for xs in monitor.x] == [4, 4]
         assert monitor.y[1] == [-1.0, -2.0, -3.0, -4.0]
+
+
+async def test_a_detail_closed_while_its_thread_reads_the_store_ignores_the_late_result(dash: Dash) -> None:
+    """The store is read on a thread; its result can arrive after the screen closed
+    (the dashboard quit or escape pressed): it must not crash the app."""
+    store, ids = dash
+    app = make_app(store)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await until(pilot, lambda: len(table_ids(app)) == 5)
+        app.open_detail(ids["failed"])
+        await until(pilot, lambda: isinstance(app.screen, DetailScreen))
+        detail = app.screen
+        assert isinstance(detail, DetailScreen)
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen))
+        detail.show(store.get(ids["failed"]), store.epochs(ids["failed"]), [])  # the late delivery
+        await pilot.pause()
