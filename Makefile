@@ -38,9 +38,12 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# --durations: every run says where the suite's time goes (the 15 slowest tests).
+# One pytest-xdist worker per core (tests/conftest.py gives each its share of the
+# threads; the real-Slurm tests stay in one group); --durations: every run says where
+# the suite's time goes. make test PYTEST_ARGS='-n 0 -x' runs it serially.
+PYTEST_ARGS ?= -n auto --dist loadgroup
 test: lint
-	$(BIN)/pytest --durations=15
+	$(BIN)/pytest $(PYTEST_ARGS) --durations=15
 
 bench: setup
 	$(BIN)/python bench/bench_train.py

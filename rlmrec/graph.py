@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -89,6 +89,7 @@ class Graph:
     values: Tensor
     perm: Tensor
     n_nodes: int
+    workspace: Workspace = field(default_factory=lambda: Workspace(), repr=False, compare=False)
 
     @classmethod
     def from_scipy(cls, adj: sp.csr_matrix, device: torch.device | str = "cpu") -> Graph:
@@ -137,9 +138,10 @@ class Graph:
         if sparse.active() == "pyg":
             return PygOperator(self.crow, self.col, v, self.n_nodes)
         a = _csr(self.crow, self.col, v, self.n_nodes)
-        # Untouched normalized weights are symmetric, so A^T is A itself.
-        a_t = a if values is None else _csr(self.crow, self.col, v[self.perm], self.n_nodes)
-        return GraphOperator(a, a_t)
+        # Untouched normalized weights are symmetric, so A^T is A itself. (index_select:
+        # a 1-D gather 4x faster than v[perm] here.)
+        a_t = a if values is None else _csr(self.crow, self.col, v.index_select(0, self.perm), self.n_nodes)
+        return GraphOperator(a, a_t, self.workspace)
 
     def dropped(self, keep_rate: float) -> Propagation:
         """Edge dropout as in the reference: each stored entry (both directions
@@ -167,12 +169,33 @@ class Propagation(Protocol):
     def power_sum(self, x: Tensor, n_layers: int) -> Tensor: ...
 
 
+class Workspace:
+    """Two reusable ``[nodes, d]`` buffers for the intermediate layers of a power sum.
+
+    A fresh tensor of that size (2.6 MB on Amazon-book) is new memory from the
+    allocator, which on CPU costs page faults and zeroing on every touch: reusing two
+    buffers made one CSR product 1.2-1.6 ms instead of 1.6-13 ms on this project's
+    two-core VMs. Only intermediates live here; whatever autograd or the caller keeps
+    is allocated fresh, so no result is ever overwritten. One graph's propagations
+    run one at a time (forward, then backward), so one pair per graph suffices.
+    """
+
+    def __init__(self) -> None:
+        self._buffers: list[Tensor] = []
+
+    def pair(self, like: Tensor) -> list[Tensor]:
+        if not self._buffers or self._buffers[0].shape != like.shape or self._buffers[0].dtype != like.dtype:
+            self._buffers = [torch.empty_like(like, memory_format=torch.contiguous_format) for _ in range(2)]
+        return self._buffers
+
+
 @dataclass
 class GraphOperator:
     """``A`` and ``A^T`` as CSR tensors; calling it propagates with a cheap backward."""
 
     a: Tensor
     a_t: Tensor
+    workspace: Workspace = field(default_factory=Workspace)
 
     def __call__(self, x: Tensor) -> Tensor:
         if not torch.is_grad_enabled() or not x.requires_grad:
@@ -186,32 +209,40 @@ class GraphOperator:
         the same n sparse products as layer-by-layer autograd, without its per-layer
         bookkeeping and gradient accumulation buffers."""
         if not torch.is_grad_enabled() or not x.requires_grad:
-            return _power_sum(self.a, x, n_layers)
-        out: Tensor = _PowerSum.apply(x, self.a, self.a_t, n_layers)
+            return _power_sum(self.a, x, n_layers, self.workspace)
+        out: Tensor = _PowerSum.apply(x, self.a, self.a_t, n_layers, self.workspace)
         return out
 
 
-def _power_sum(a: Tensor, x: Tensor, n_layers: int) -> Tensor:
+def _power_sum(a: Tensor, x: Tensor, n_layers: int, ws: Workspace) -> Tensor:
+    x = x.contiguous()
     out, layer = x.clone(), x
-    for _ in range(n_layers):
-        layer = torch.sparse.mm(a, layer)
+    buffers = ws.pair(x)
+    for i in range(n_layers):
+        # The same MKL product as torch.sparse.mm (beta=0 ignores the buffer's old
+        # contents), written into a reused buffer instead of new memory.
+        layer = buffers[i % 2].addmm_(a, layer, beta=0)
         out.add_(layer)
     return out
 
 
 class _PowerSum(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: Tensor, a: Tensor, a_t: Tensor, n_layers: int) -> Tensor:
-        ctx.a_t, ctx.n_layers = a_t, n_layers
-        return _power_sum(a, x, n_layers)
+    def forward(ctx, x: Tensor, a: Tensor, a_t: Tensor, n_layers: int, ws: Workspace) -> Tensor:
+        ctx.a_t, ctx.n_layers, ctx.ws = a_t, n_layers, ws
+        return _power_sum(a, x, n_layers, ws)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None, None]:
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None, None, None]:
         grad = grad.contiguous()
+        buffers = ctx.ws.pair(grad)
         acc = grad
-        for _ in range(ctx.n_layers):
-            acc = torch.sparse.mm(ctx.a_t, acc).add_(grad)
-        return acc, None, None, None
+        for i in range(ctx.n_layers):
+            # Horner's step A^T acc + grad, as torch.sparse.mm then add_ (bit for bit);
+            # the last one into fresh memory, which autograd keeps.
+            target = buffers[i % 2] if i < ctx.n_layers - 1 else torch.empty_like(grad)
+            acc = target.addmm_(ctx.a_t, acc, beta=0).add_(grad)
+        return acc, None, None, None, None
 
 
 class PygOperator:

@@ -205,3 +205,39 @@ def test_power_sum_matches_layer_by_layer_autograd(n_layers: int) -> None:
     (expected,) = torch.autograd.grad((naive * weight).sum(), [x])
     assert x_fused.grad is not None
     torch.testing.assert_close(x_fused.grad, expected, rtol=1e-5, atol=1e-5)
+
+
+def _plain_power_sum(
+    a: torch.Tensor, a_t: torch.Tensor, x: torch.Tensor, n_layers: int, grad: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The propagation as it was written before its buffers were reused: a new tensor
+    for every product."""
+    out, layer = x.clone(), x
+    for _ in range(n_layers):
+        layer = torch.sparse.mm(a, layer)
+        out = out + layer
+    acc = grad
+    for _ in range(n_layers):
+        acc = torch.sparse.mm(a_t, acc).add_(grad)
+    return out, acc
+
+
+@pytest.mark.parametrize("n_layers", [1, 2, 3])
+def test_reused_buffers_give_bit_identical_results_and_never_overwrite_a_kept_one(n_layers: int) -> None:
+    graph = Graph.from_scipy(normalized_adjacency(random_interactions(5, 40, 30, 0.2)))
+    torch.manual_seed(2)
+    kept = []
+    for _ in range(3):  # the same graph's buffers, reused call after call
+        op = graph.dropped(0.8)
+        x = torch.randn(graph.n_nodes, 8, requires_grad=True)
+        grad = torch.randn(graph.n_nodes, 8)
+        out = op.power_sum(x, n_layers)
+        out.backward(grad)
+        assert x.grad is not None
+        want_out, want_grad = _plain_power_sum(op.a, op.a_t, x.detach(), n_layers, grad)
+        assert torch.equal(out, want_out) and torch.equal(x.grad, want_grad)
+        with torch.no_grad():
+            assert torch.equal(op.power_sum(x, n_layers), want_out)  # the evaluation path
+        kept.append((out.detach(), x.grad, want_out, want_grad))
+    for out, got_grad, want_out, want_grad in kept:
+        assert torch.equal(out, want_out) and torch.equal(got_grad, want_grad)
