@@ -49,6 +49,7 @@ def preset_masked_counts() -> dict[int, list[str]]:
 def step(final: torch.Tensor, seeds: torch.Tensor, mlp: torch.nn.Sequential, prf: torch.Tensor, path: str) -> float:
     start = time.perf_counter()
     first, act, last = mlp
+    assert isinstance(last, torch.nn.Linear)
     h = act(first(final.index_select(0, seeds)))
     y = prf.index_select(0, seeds)
     loss = linear_reconstruction_contrast(h, last.weight, last.bias, y, 0.5, path=path)  # type: ignore[arg-type]
@@ -64,14 +65,16 @@ def main() -> None:
     presets = preset_masked_counts()
     counts = args.masked or list(presets)
     load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else ["?"]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads "
-          f"(OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}), load {' '.join(load)}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads "
+        f"(OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}), load {' '.join(load)}"
+    )
     gen = torch.Generator().manual_seed(0)
     final = torch.randn(N_NODES, EMBEDDING, generator=gen).requires_grad_()
     prf = F.normalize(torch.randn(N_NODES, PROFILE_DIM, generator=gen))
     torch.manual_seed(0)
     mlp = profile_mlp(EMBEDDING, PROFILE_DIM)
-    hidden = mlp[2].in_features
+    hidden = (EMBEDDING + PROFILE_DIM) // 2  # the MLP's hidden width (profile_mlp)
     for n in counts:
         seeds = torch.randperm(N_NODES, generator=gen)[:n]
         times: dict[str, list[float]] = {"plain": [], "hidden": []}
@@ -85,9 +88,11 @@ def main() -> None:
         plain, hidden_t = statistics.median(times["plain"]), statistics.median(times["hidden"])
         f_plain, f_hidden = path_flops(n, PROFILE_DIM, hidden, True, True)
         who = ",".join(presets.get(n, [])) or "-"
-        print(f"masked {n:5d} ({who}): plain {plain:.3f} s, hidden {hidden_t:.3f} s, "
-              f"plain/hidden {plain / hidden_t:.2f}x; GMAC plain {f_plain / 1e9:.1f}, hidden {f_hidden / 1e9:.1f} "
-              f"({f_plain / f_hidden:.2f}x)")
+        print(
+            f"masked {n:5d} ({who}): plain {plain:.3f} s, hidden {hidden_t:.3f} s, "
+            f"plain/hidden {plain / hidden_t:.2f}x; GMAC plain {f_plain / 1e9:.1f}, hidden {f_hidden / 1e9:.1f} "
+            f"({f_plain / f_hidden:.2f}x)"
+        )
 
 
 if __name__ == "__main__":
