@@ -38,7 +38,7 @@ from torch import Tensor
 
 from rlmrec.losses import _BLOCK_ELEMENTS, _BLOCK_ELEMENTS_GPU, reconstruction_contrast
 
-Path = Literal["auto", "plain", "hidden"]
+GenPath = Literal["auto", "plain", "hidden"]  # "auto": the cheaper of the other two
 
 
 def path_flops(n: int, d_out: int, d_hidden: int, need_h: bool, need_w: bool) -> tuple[int, int]:
@@ -63,7 +63,7 @@ def choose_path(n: int, d_out: int, d_hidden: int, need_h: bool, need_w: bool) -
 
 
 def linear_reconstruction_contrast(
-    h: Tensor, weight: Tensor, bias: Tensor | None, y: Tensor, temperature: float, path: Path = "auto"
+    h: Tensor, weight: Tensor, bias: Tensor | None, y: Tensor, temperature: float, path: GenPath = "auto"
 ) -> Tensor:
     """``reconstruction_contrast(F.linear(h, weight, bias), y, temperature, y_normalized=True)``.
 
