@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from rlmrec.align.base import Alignment, profile_mlp
 from rlmrec.align.configs import GenConfig
+from rlmrec.align.gen_logits import linear_reconstruction_contrast
 from rlmrec.losses import reconstruction_contrast
 from rlmrec.models.base import Batch
 
@@ -19,6 +20,10 @@ class GenerativeAlignment(Alignment):
     their final embeddings to profile space, scored by a contrast over the masked set:
 
     ``recon_weight * reconstruction_contrast(MLP(e_masked), s_masked, re_temperature)``.
+
+    That is the definition; it is computed with the MLP's last linear layer fused into
+    the contrast (:func:`~rlmrec.align.gen_logits.linear_reconstruction_contrast`), which
+    forms the logits in the MLP's hidden space when that costs fewer multiply-adds.
     """
 
     prf: Tensor
@@ -42,7 +47,16 @@ class GenerativeAlignment(Alignment):
 
     def loss(self, final: Tensor, batch: Batch, state: Tensor) -> dict[str, Tensor]:
         seeds = state
-        predicted = self.mlp(final.index_select(0, seeds))
+        *body, last = self.mlp
+        hidden = final.index_select(0, seeds)
+        for layer in body:
+            hidden = layer(hidden)
         target = self.prf.index_select(0, seeds)
-        recon = reconstruction_contrast(predicted, target, self.cfg.re_temperature, y_normalized=True)
+        t = self.cfg.re_temperature
+        if isinstance(last, nn.Linear):
+            # = reconstruction_contrast(last(hidden), target, t): the same value and
+            # gradients to rounding, in whichever space is cheaper for this count.
+            recon = linear_reconstruction_contrast(hidden, last.weight, last.bias, target, t)
+        else:
+            recon = reconstruction_contrast(last(hidden), target, t, y_normalized=True)
         return {"recon": self.cfg.recon_weight * recon}
