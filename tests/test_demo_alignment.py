@@ -14,6 +14,8 @@ from rlmrec.data import load_dataset
 from rlmrec.trainer import train
 
 SEEDS = (2023, 2024, 2025)
+# Both tests on one pytest-xdist worker, so the nine trainings of the fixture run once.
+pytestmark = pytest.mark.xdist_group("demo_alignment")
 
 
 @pytest.fixture(scope="module")
