@@ -98,7 +98,9 @@ class SparseTraffic(TorchDispatchMode):
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         out = func(*args, **(kwargs or {}))
-        if func is torch.ops.aten._sparse_addmm.default:
+        # torch.sparse.mm reaches _sparse_addmm; rlmrec's own products call addmm_ (rlmrec.graph.spmm).
+        sparse_product = func in (torch.ops.aten._sparse_addmm.default, torch.ops.aten.addmm_.default)
+        if sparse_product and args[1].layout == torch.sparse_csr:
             a, x = args[1], args[2]
             idx = a.crow_indices().element_size()
             self.bytes += a._nnz() * (idx + a.values().element_size()) + (a.shape[0] + 1) * idx
