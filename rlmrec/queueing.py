@@ -16,7 +16,7 @@ from rlmrec.config import _section_types, canonical_model, canonical_variant, pa
 from rlmrec.data.layout import available_datasets, check_dataset, dataset_names, resolve_data_root
 from rlmrec.data.preflight import DatasetFacts, check_fit, folder_facts
 from rlmrec.errors import ConfigError
-from rlmrec.registry import MODELS, VARIANTS
+from rlmrec.registry import MODELS, VARIANTS, embeddings_reason
 from rlmrec.store.records import RunSpec
 
 
@@ -87,7 +87,7 @@ def plan(sub: Submission) -> list[RunSpec]:
     facts: dict[str, DatasetFacts] = {}
     for dataset in datasets:
         # Con, Gen and the semantic baseline read the profile embeddings.
-        folder = check_dataset(dataset, root, embeddings=any(v != "base" for v in variants) or "semantic" in models)
+        folder = check_dataset(dataset, root, embeddings=any(embeddings_reason(m, v) for m in models for v in variants))
         # Read as training will read it: once per dataset, whatever the number of runs.
         facts[dataset] = folder_facts(folder, dataset)
     if sub.n_seeds is not None and sub.n_seeds < 1:

@@ -50,6 +50,8 @@ class ModelSpec:
     # Keys whose per-dataset preset values the reference never reads.
     common_only_keys: frozenset[str] = frozenset()
     variants: tuple[str, ...] = ("base", "con", "gen")
+    # Reads the profile embeddings even as 'base' (the semantic baseline ranks by them).
+    reads_profiles: bool = False
 
     def backbone(self) -> type[Backbone[Any]]:
         module, _, name = self.backbone_path.partition(":")
@@ -105,6 +107,7 @@ MODELS: dict[str, ModelSpec] = {
         SemanticConfig,
         "Semantic embeddings only: profile similarity, no training (the paper's first row)",
         variants=("base",),
+        reads_profiles=True,
     ),
 }
 
@@ -115,6 +118,14 @@ VARIANTS: dict[str, str] = {
 }
 # The reference code's names for the variants.
 VARIANT_ALIASES = {"plus": "con", "gene": "gen"}
+
+
+def embeddings_reason(model: str, variant: str) -> str | None:
+    """Why a (model, variant) run needs the dataset's profile embeddings, or None."""
+    if variant != "base":
+        return f"variant '{variant}' needs"
+    spec = MODELS.get(model)
+    return f"'{model}' ranks by" if spec is not None and spec.reads_profiles else None
 
 
 def build_model(

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from rlmrec.data.layout import EMB_FILES, SPLIT_FILES
 from rlmrec.errors import ConfigError, DataError
+from rlmrec.registry import embeddings_reason
 
 if TYPE_CHECKING:
     from rlmrec.config import RunConfig
@@ -83,8 +84,8 @@ def check_fit(facts: DatasetFacts, cfg: RunConfig) -> None:
             raise DataError(f"{facts.name}: the {split} split is empty; the protocol needs it")
     if max(cfg.train.topk) > facts.items:
         raise ConfigError(f"topk {max(cfg.train.topk)} exceeds the {facts.items} items of {facts.name}")
-    if (cfg.variant != "base" or cfg.model == "semantic") and not facts.embeddings:
-        what = "'semantic' ranks by" if cfg.model == "semantic" else f"variant '{cfg.variant}' needs"
+    what = embeddings_reason(cfg.model, cfg.variant)
+    if what and not facts.embeddings:
         raise ConfigError(
             f"{what} profile embeddings, but dataset '{facts.name}' has no usr_emb_np.pkl/itm_emb_np.pkl; "
             "run the 'base' variant or add the embeddings (rlmrec embed)"
