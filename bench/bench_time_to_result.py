@@ -39,7 +39,7 @@ def run_once(model: str, data_root: Path) -> dict[str, Any]:
         result = json.loads((out / "result.json").read_text())
     epochs, timings = result["epochs_run"], result["timings"]
     train_s = epochs * timings["train_s_per_epoch"]
-    step = result["config"]["train"]["test_step"]
+    step = result["config"]["test_step"]
     n_evals = len(range(0, epochs, step))  # validated after epochs 0, step, 2 step, ...
     eval_s = n_evals * timings["eval_s_per_pass"]
     return {
