@@ -30,8 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SHARED_AMAZON, machine, publish
 
 from rlmrec.config import resolve_config
+from rlmrec.contention import check
 from rlmrec.data import Dataset, load_dataset, load_folder
-from rlmrec.threads import usable_cores
+from rlmrec.threads import torch_default, usable_cores
 from rlmrec.worker.pool import threads_per_slot
 
 # (label, processes, threads each: None = torch's default)
@@ -59,7 +60,6 @@ def child(dataset: str, threads: int | None, epochs: int) -> None:
     after a warm-up, report, train on until "stop"."""
     import torch
 
-    from rlmrec.contention import check
     from rlmrec.threads import apply_threads
     from rlmrec.trainer import Trainer
 
@@ -75,13 +75,16 @@ def child(dataset: str, threads: int | None, epochs: int) -> None:
         tick = time.perf_counter()
         trainer.train_epoch()
         seconds.append(time.perf_counter() - tick)
-    warned = check(torch.get_num_threads()) is not None  # the other process still trains
-    print(json.dumps({"epoch_s": seconds, "threads": torch.get_num_threads(), "warned": warned}), flush=True)
+    print(json.dumps({"epoch_s": seconds, "threads": torch.get_num_threads()}), flush=True)
     while not select.select([sys.stdin], [], [], 0)[0]:  # keep the other process company
         trainer.train_epoch()
 
 
-def run_mode(dataset: str, processes: int, threads: int | None, epochs: int) -> list[dict[str, Any]]:
+def run_mode(
+    dataset: str, processes: int, threads: int | None, epochs: int, probe: int | None = None
+) -> list[dict[str, Any]]:
+    """Time ``processes`` trainings at once. With ``probe``, once they train, sample the
+    CPU as a run with that many threads starting beside them would: ``warned``."""
     cmd = [sys.executable, __file__, "--child", "--dataset", dataset, "--epochs", str(epochs)]
     cmd += ["--threads", str(threads)] if threads is not None else []
     pipes: dict[str, Any] = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "text": True}
@@ -98,6 +101,9 @@ def run_mode(dataset: str, processes: int, threads: int | None, epochs: int) -> 
             assert proc.stdout is not None
             line = proc.stdout.readline()
             results.append(json.loads(line) if line else _fail(proc))
+        if probe is not None:  # the children keep training until "stop"
+            warned = check(probe) is not None
+            results = [{**r, "warned": warned} for r in results]
         for proc in children:
             _send(proc, "stop")
         for proc in children:
@@ -131,13 +137,14 @@ def table(rows: list[dict[str, Any]], epochs: int, dataset: str) -> str:
         each = ", ".join(f"{m:.3f}" for m in medians)
         slower = ", ".join(f"{m / alone:.1f}x" for m in medians)
         rate = sum(60 / m for m in medians)
-        warned = ", ".join("yes" if r["warned"] else "no" for r in row["results"]) if len(medians) > 1 else ""
+        warned = ("yes" if row["results"][0]["warned"] else "no") if len(medians) > 1 else ""
         threads = ", ".join(str(r["threads"]) for r in row["results"])
         lines.append(f"| {row['label']} | {threads} | {each} | {slower} | {rate:.0f} | {warned} |")
     note = (
         f"\n\nMachine: {machine()}; {usable_cores()} usable cores. LightGCN base on {dataset}, median of {epochs}"
         " timed epochs per process after one warm-up epoch, the processes' epochs overlapping throughout."
-        " 'warned': whether a run starting beside the other process would print the contention warning."
+        " 'warned': whether the second run, starting with that thread count beside the first one training,"
+        " prints the contention warning (sampled by this script as rlmrec run samples at its start)."
     )
     return "\n".join(lines) + note
 
@@ -158,6 +165,11 @@ def main() -> None:
         # -1: what the worker pool gives each of two CPU slots (its own function, not a copy).
         per = threads_per_slot(None, 2, {}) if threads == -1 else threads
         results = run_mode(args.dataset, processes, per, args.epochs)
+        if processes > 1:
+            # Would the second of these runs be warned? One trains; a run with the same
+            # thread count samples the CPU beside it, as rlmrec run does at its start.
+            beside = run_mode(args.dataset, 1, per, 1, probe=per or torch_default())
+            results = [{**r, "warned": beside[0]["warned"]} for r in results]
         print(json.dumps({"mode": label, "results": results}), flush=True)
         rows.append({"label": label, "processes": processes, "results": results})
     publish("concurrent", rows, table(rows, args.epochs, args.dataset), write=not args.no_write)
