@@ -60,6 +60,19 @@ _BLOCK_ELEMENTS = 1 << 20
 _BLOCK_ELEMENTS_GPU = 1 << 26
 
 
+def rows_per_block(width: int, device: torch.device) -> int:
+    """How many rows of a ``rows x width`` logits matrix make one block."""
+    block = _BLOCK_ELEMENTS if device.type == "cpu" else _BLOCK_ELEMENTS_GPU
+    return max(16, block // max(width, 1))
+
+
+def recon_row_factor(numerator: Tensor, denominator: Tensor, n: int) -> Tensor:
+    """The reconstruction contrast's ``g_i = dL/dr_i * r_i`` for its ratios
+    ``r_i = num_i / (den_i + 1e-8)`` (the loss is ``mean -log(r_i + 1e-8)``)."""
+    ratio = numerator / (denominator + 1e-8)
+    return -ratio / (n * (ratio + 1e-8))
+
+
 def summed_pool_logsumexp(
     a: Tensor,
     pool: Tensor,
@@ -104,8 +117,7 @@ def _blocked_lse_sum(
     total = a.new_zeros(())
     grad_a = torch.empty_like(a) if with_grad else a.new_empty(0)
     grad_pool = torch.zeros_like(pool) if with_grad else a.new_empty(0)
-    block = _BLOCK_ELEMENTS if a.device.type == "cpu" else _BLOCK_ELEMENTS_GPU
-    step = max(16, block // max(pool.shape[0], 1))
+    step = rows_per_block(pool.shape[0], a.device)
     for s in range(0, a.shape[0], step):
         e = slice(s, s + step)
         logits = scaled[e] @ pool_t
@@ -195,8 +207,7 @@ def _blocked_recon(x: Tensor, y: Tensor, t: float, need_x: bool, need_y: bool) -
     denominator = torch.empty(n, device=x.device, dtype=x.dtype)
     grad_x = torch.empty_like(x) if need_x else x.new_empty(0)
     weighted_u = torch.zeros_like(y) if need_y else y.new_empty(0)
-    block = _BLOCK_ELEMENTS if x.device.type == "cpu" else _BLOCK_ELEMENTS_GPU
-    step = max(16, block // max(n, 1))
+    step = rows_per_block(n, x.device)
     for s in range(0, n, step):
         e = slice(s, s + step)
         inv = inv_norm[e].unsqueeze(1)
@@ -205,8 +216,7 @@ def _blocked_recon(x: Tensor, y: Tensor, t: float, need_x: bool, need_y: bool) -
         denominator[e] = den
         if not (need_x or need_y):
             continue
-        ratio = numerator[e] / (den + 1e-8)
-        g = -ratio / (n * (ratio + 1e-8))
+        g = recon_row_factor(numerator[e], den, n)
         c = (g / (t * (den + 1e-8))).unsqueeze(1)
         u = x[e] * inv
         if need_x:
@@ -219,8 +229,7 @@ def _blocked_recon(x: Tensor, y: Tensor, t: float, need_x: bool, need_y: bool) -
     loss = -torch.log(numerator / (denominator + 1e-8) + 1e-8).mean()
     grad_y = y.new_empty(0)
     if need_y:
-        ratio = numerator / (denominator + 1e-8)
-        g = -ratio / (n * (ratio + 1e-8))
+        g = recon_row_factor(numerator, denominator, n)
         grad_y = x * (inv_norm * g / t).unsqueeze(1) - weighted_u
     return loss, grad_x, grad_y
 

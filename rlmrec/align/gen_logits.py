@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rlmrec.losses import _BLOCK_ELEMENTS, _BLOCK_ELEMENTS_GPU, reconstruction_contrast
+from rlmrec.losses import recon_row_factor, reconstruction_contrast, rows_per_block
 
 GenPath = Literal["auto", "plain", "hidden"]  # "auto": the cheaper of the other two
 
@@ -126,8 +126,7 @@ def _blocked_hidden(
     grad_s = torch.zeros_like(s) if need_w else h.new_empty(0)
     alpha = torch.empty_like(s) if need_w else h.new_empty(0)
     beta = torch.empty_like(s) if need_w else h.new_empty(0)
-    block = _BLOCK_ELEMENTS if h.device.type == "cpu" else _BLOCK_ELEMENTS_GPU
-    step = max(16, block // max(n, 1))
+    step = rows_per_block(n, h.device)
     for start in range(0, n, step):
         e = slice(start, start + step)
         inv = inv_norm[e]
@@ -136,8 +135,7 @@ def _blocked_hidden(
         denominator[e] = den
         if not (need_h or need_w):
             continue
-        ratio = numerator[e] / (den + 1e-8)
-        g = -ratio / (n * (ratio + 1e-8))
+        g = recon_row_factor(numerator[e], den, n)
         c = g / (t * (den + 1e-8))
         wz = weights @ z
         ws = weights @ s

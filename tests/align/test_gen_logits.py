@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
+from rlmrec import losses
 from rlmrec.align import gen_logits
 from rlmrec.align.base import profile_mlp
 from rlmrec.align.gen_logits import choose_path, linear_reconstruction_contrast, path_flops
@@ -62,7 +63,7 @@ def test_hidden_path_equals_the_definition_without_bias() -> None:
 
 
 def test_hidden_path_equals_the_definition_over_many_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(gen_logits, "_BLOCK_ELEMENTS", 64)  # 16-row blocks (the minimum)
+    monkeypatch.setattr(losses, "_BLOCK_ELEMENTS", 64)  # 16-row blocks (the minimum)
     _assert_same(*_inputs(70, 11, 25, seed=4), 0.2, tol=1e-10)
 
 
