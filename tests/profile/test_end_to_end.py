@@ -14,6 +14,8 @@ import pytest
 from rlmrec.data.demo_raw import write_demo_raw
 
 # A shop small enough that SmolLM2 on two CPU cores profiles it in about a minute.
+# With the real-LLM tests on one pytest-xdist worker (test_real_llm.py says why).
+pytestmark = pytest.mark.xdist_group("llm")
 TINY = {"n_users": 12, "n_items": 10, "min_interactions": 4, "max_interactions": 8, "interactions_per_user": 6}
 
 

@@ -13,6 +13,7 @@ import re
 import sqlite3
 from pathlib import Path
 
+import pytest
 from profile_fakes import N_ITEMS, N_USERS, write_dataset
 
 from rlmrec.data import load_folder
@@ -20,6 +21,9 @@ from rlmrec.data.dataset import load_profiles
 from rlmrec.profile.cache import CACHE_FILE
 
 # Small enough for two shared cores: user 0 shows two items, so three prompts (plus retries).
+# One pytest-xdist worker for the real-LLM tests: the local server answers one request
+# at a time, and tests sharing it would each wait for the other's answers.
+pytestmark = pytest.mark.xdist_group("llm")
 SMALL = ["--limit", "1", "--items-per-user", "2", "--reviews-per-item", "2", "--concurrency", "2"]
 SHORT = ["--max-tokens", "200", "--max-prompt-tokens", "1200", "--temperature", "0", "--timeout", "300"]
 
