@@ -180,17 +180,20 @@ class Graph:
         independently) survives with probability ``keep_rate``; values are not rescaled."""
         if keep_rate >= 1.0:
             return self.operator()
-        return self.operator(torch.where(self._uniform() < keep_rate, self.values, 0.0))
+        # values * mask, not where(mask, values, 0): the same numbers, half the time.
+        return self.operator(self.values * self._kept(keep_rate))
 
-    def _uniform(self) -> Tensor:
-        """One uniform draw per stored entry. On CPU, NumPy's PCG64 is twice as fast
-        as torch's Mersenne Twister here; it is reseeded from torch's RNG on every
-        call, so ``torch.manual_seed`` determines every draw and there is no extra
-        RNG state to checkpoint."""
+    def _kept(self, keep_rate: float) -> Tensor:
+        """Whether each stored entry survives: a float32 uniform per entry below
+        ``keep_rate``. On CPU, NumPy's PCG64 is twice as fast as torch's Mersenne
+        Twister here; it is reseeded from torch's RNG on every call, so
+        ``torch.manual_seed`` determines every draw and there is no extra RNG state
+        to checkpoint."""
         if self.device.type != "cpu":
-            return torch.rand(self.nnz, device=self.device)
+            return torch.rand(self.nnz, device=self.device) < keep_rate
         rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,))))
-        return torch.from_numpy(rng.random(self.nnz, dtype=np.float32))
+        # float32 on both sides, as torch compares a float32 tensor with a scalar.
+        return torch.from_numpy(rng.random(self.nnz, dtype=np.float32) < np.float32(keep_rate))
 
 
 class Propagation(Protocol):
@@ -228,9 +231,12 @@ class GraphOperator:
 
 def _power_sum(a: Tensor, x: Tensor, n_layers: int, ws: Workspace) -> Tensor:
     x = x.contiguous()
-    out, layer = x.clone(), x
+    if n_layers == 0:
+        return x.clone()
     buffers = ws.pair(x)
-    for i in range(n_layers):
+    layer = spmm(a, x, out=buffers[0])
+    out = x + layer  # the first add makes the result: no separate copy of x
+    for i in range(1, n_layers):
         layer = spmm(a, layer, out=buffers[i % 2])
         out.add_(layer)
     return out

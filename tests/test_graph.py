@@ -241,3 +241,16 @@ def test_reused_buffers_give_bit_identical_results_and_never_overwrite_a_kept_on
         kept.append((out.detach(), x.grad, want_out, want_grad))
     for out, got_grad, want_out, want_grad in kept:
         assert torch.equal(out, want_out) and torch.equal(got_grad, want_grad)
+
+
+def test_dropout_mask_is_the_seeded_uniform_draw_below_keep_rate() -> None:
+    """The kept entries are exactly those whose float32 uniform (NumPy PCG64 seeded
+    from torch's RNG) is below keep_rate compared in float32, as torch compares: the
+    draw that every earlier version made, so seeded runs keep their numbers."""
+    graph = Graph.from_scipy(normalized_adjacency(_random_r(8, 200, 150, 0.1)))
+    torch.manual_seed(3)
+    values = graph.dropped(0.8).a.values()
+    torch.manual_seed(3)
+    seed = int(torch.randint(0, 2**62, (1,)))
+    uniform = torch.from_numpy(np.random.default_rng(seed).random(graph.nnz, dtype=np.float32))
+    assert torch.equal(values, torch.where(uniform < 0.8, graph.values, 0.0))

@@ -44,6 +44,20 @@ def test_l2_reg_is_sum_of_squared_norms() -> None:
     torch.testing.assert_close(l2_reg(p for p in params), expected)
 
 
+def test_l2_reg_gradient_is_twice_the_parameter() -> None:
+    """The hand-written backward (one pass) against autograd of square().sum()."""
+    params = [_randn(6, 3, seed=3), _randn(4, seed=4)]
+    weight = torch.tensor(0.37, dtype=F64)
+    (weight * l2_reg(params)).backward()
+    got = [p.grad.clone() for p in params]  # type: ignore[union-attr]
+    for p in params:
+        p.grad = None
+    (weight * torch.stack([p.square().sum() for p in params]).sum()).backward()
+    for p, g in zip(params, got, strict=True):
+        torch.testing.assert_close(g, p.grad, rtol=1e-14, atol=0)
+        torch.testing.assert_close(g, 2 * 0.37 * p.detach(), rtol=1e-14, atol=0)
+
+
 # ---------------------------------------------------------------------------
 # InfoNCE
 # ---------------------------------------------------------------------------
