@@ -114,16 +114,20 @@ def _naive_gt(layer: GraphTransformerLayer, x: torch.Tensor, rows: torch.Tensor,
 
 
 @pytest.mark.parametrize("kernel", ["pattern", "gather"])
-def test_graph_transformer_matches_the_per_edge_formula_with_gradients(kernel: str) -> None:
+@pytest.mark.parametrize("scale", [6.0, 0.3])
+def test_graph_transformer_matches_the_per_edge_formula_with_gradients(kernel: str, scale: float) -> None:
     torch.manual_seed(1)
     layer = GraphTransformerLayer(8, 4).double()
     with torch.no_grad():
-        layer.q.mul_(6.0)  # large logits: the clamp at +-10 is exercised
-    x = torch.randn(12, 8, dtype=torch.float64, requires_grad=True)
+        layer.q.mul_(scale)  # 6: large logits, the clamp at +-10 is exercised; 0.3: none clamped
+    # Node 12 has no edge at all (an empty CSR row).
+    x = torch.randn(13, 8, dtype=torch.float64, requires_grad=True)
     edges = {(0, 1), (0, 4), (0, 9), (3, 3), (3, 8), (5, 2), (7, 6), (7, 7), (7, 10), (11, 11)}
     edges |= {(c, r) for r, c in edges}  # the decoder's pattern is symmetric
     rows, cols = (torch.tensor(v) for v in zip(*sorted(edges), strict=True))
-    pattern = EdgePattern.from_sorted(rows, cols, 12)
+    pattern = EdgePattern.from_sorted(rows, cols, 13)
+    logits = torch.einsum("ehd,ehd->eh", *((x @ w)[idx].view(-1, 4, 2) for w, idx in ((layer.q, rows), (layer.k, cols))))
+    assert bool((logits.abs() > 10).any()) == (scale > 1)
     if kernel == "pattern":
         got = layer(x, pattern)
     else:
