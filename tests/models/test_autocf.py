@@ -126,7 +126,8 @@ def test_graph_transformer_matches_the_per_edge_formula_with_gradients(kernel: s
     edges |= {(c, r) for r, c in edges}  # the decoder's pattern is symmetric
     rows, cols = (torch.tensor(v) for v in zip(*sorted(edges), strict=True))
     pattern = EdgePattern.from_sorted(rows, cols, 13)
-    logits = torch.einsum("ehd,ehd->eh", *((x @ w)[idx].view(-1, 4, 2) for w, idx in ((layer.q, rows), (layer.k, cols))))
+    q_e, k_e = (x @ layer.q)[rows].view(-1, 4, 2), (x @ layer.k)[cols].view(-1, 4, 2)
+    logits = torch.einsum("ehd,ehd->eh", q_e, k_e)
     assert bool((logits.abs() > 10).any()) == (scale > 1)
     if kernel == "pattern":
         got = layer(x, pattern)
