@@ -108,15 +108,33 @@ def summed_pool_logsumexp(
     gradients at once, and the backward pass only scales them. One exp per logit,
     and no ``rows x pool`` matrix (180 MB for Amazon's user term) ever exists.
 
-    ``unit_rows`` says ``a`` and ``pool`` have rows of norm at most 1, so every logit
-    lies in ``[-1/t, 1/t]``: when ``exp`` of that range summed over the pool cannot
-    overflow or vanish in float32, the max-shift (two passes over every block of
-    logits) is skipped. Same value to rounding.
+    The max-shift (two passes over every block of logits) is skipped when it cannot
+    matter: every logit lies in ``[-B, B]`` with ``B = max|a_i| max|p_k| / t``
+    (Cauchy-Schwarz; ``unit_rows`` says both norms are at most 1, so ``B = 1/t``),
+    plus ``log c_k``; when ``exp`` of that range summed over the pool can neither
+    overflow nor fall below float32's normal range, the unshifted sum is as exact as
+    the shifted one. Same value to rounding.
     """
     if not (torch.is_grad_enabled() and (a.requires_grad or pool.requires_grad)):
         return _blocked_lse_sum(a, pool, temperature, row_w, pool_logw, unit_rows, with_grad=False)[0]
     out: Tensor = _SummedPoolLogSumExp.apply(a, pool, temperature, row_w, pool_logw, unit_rows)
     return out
+
+
+def _exp_cannot_overflow(a: Tensor, pool: Tensor, t: float, pool_logw: Tensor | None, unit_rows: bool) -> bool:
+    """Whether ``exp`` of every logit ``a_i.p_k / t + log c_k`` is safe unshifted:
+    the largest possible row sum stays far below float32's max (e^88) and the
+    smallest possible term far above its smallest normal number (e^-87)."""
+    if a.numel() == 0 or pool.numel() == 0:
+        return True
+    if unit_rows:
+        bound = 1.0 / t
+    else:  # |a_i . p_k| <= |a_i| |p_k|: two passes over thin matrices, not rows x pool.
+        bound = float(torch.linalg.vector_norm(a, dim=1).max() * torch.linalg.vector_norm(pool, dim=1).max()) / t
+    low, high = -bound, bound
+    if pool_logw is not None:
+        low, high = low + float(pool_logw.min()), high + float(pool_logw.max())
+    return high + math.log(pool.shape[0]) < 80.0 and low > -80.0
 
 
 def _blocked_lse_sum(
@@ -129,9 +147,7 @@ def _blocked_lse_sum(
     with_grad: bool,
 ) -> tuple[Tensor, Tensor, Tensor]:
     a, pool = a.detach(), pool.detach()
-    # Unshifted exp is safe when the largest possible sum stays far below float32's
-    # max (e^88) and the smallest term far above its min (e^-87).
-    unshifted = unit_rows and pool_logw is None and 1.0 / t + math.log(max(pool.shape[0], 1)) < 80.0
+    unshifted = _exp_cannot_overflow(a, pool, t, pool_logw, unit_rows)
     scaled = a / t
     pool_t = pool.T.contiguous()
     total = a.new_zeros(())

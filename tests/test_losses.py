@@ -189,6 +189,36 @@ def test_unit_row_logsumexp_without_shift_equals_the_shifted_one(t: float) -> No
         assert err_fast <= 2 * err_safe + 1e-9 and err_fast < 1e-6 * g_exact.abs().max() * 10
 
 
+@pytest.mark.parametrize(
+    ("scale", "logw", "unshifted"),
+    [(0.5, False, True), (1.5, True, True), (8.0, False, False), (0.5, True, True)],
+)
+def test_raw_rows_skip_the_shift_only_where_the_norm_bound_allows(scale: float, logw: bool, unshifted: bool) -> None:
+    """AutoCF's raw dot products and Con's log-count offsets: the shift is skipped
+    where the Cauchy-Schwarz bound keeps exp in float32's normal range, and either
+    way the float32 result matches float64's logsumexp of the same logits."""
+    gen = torch.Generator().manual_seed(6)
+    a = (torch.randn(300, 32, generator=gen) * scale / 32**0.5).requires_grad_()
+    pool = (torch.randn(3000, 32, generator=gen) * scale / 32**0.5 * 2).requires_grad_()
+    w = torch.rand(300, generator=gen)
+    pool_logw = torch.randint(1, 50, (3000,), generator=gen).float().log() if logw else None
+    assert losses._exp_cannot_overflow(a.detach(), pool.detach(), 1.0, pool_logw, False) == unshifted
+    got = summed_pool_logsumexp(a, pool, 1.0, w, pool_logw)
+    logits = a.double() @ pool.double().T + (0.0 if pool_logw is None else pool_logw.double())
+    exact = (torch.logsumexp(logits, dim=1) * w.double()).sum()
+    torch.testing.assert_close(got.double(), exact, rtol=2e-6, atol=0.0)
+    grads = torch.autograd.grad(got, (a, pool))
+    for g, r in zip(grads, torch.autograd.grad(exact, (a, pool)), strict=True):
+        torch.testing.assert_close(g.double(), r.double(), rtol=1e-4, atol=1e-4 * float(r.abs().max()))
+
+
+def test_unshifted_bound_is_refused_for_large_norms() -> None:
+    # |a| |p| = 100 > 80: exp(100) overflows float32, so the shift must stay.
+    a, pool = torch.full((2, 4), 5.0), torch.full((3, 4), 5.0)
+    assert not losses._exp_cannot_overflow(a, pool, 1.0, None, False)
+    assert torch.isfinite(summed_pool_logsumexp(a, pool, 1.0))
+
+
 # ---------------------------------------------------------------------------
 # Reconstruction contrast
 # ---------------------------------------------------------------------------
