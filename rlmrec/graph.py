@@ -88,6 +88,52 @@ def _csr(crow: Tensor, col: Tensor, values: Tensor, n: int) -> Tensor:
         return torch.sparse_csr_tensor(crow, col, values, (n, n), check_invariants=False)
 
 
+@dataclass
+class EdgePattern:
+    """A graph's edges sorted by (row, col), with a symmetric pattern (every (r, c)
+    has its (c, r)), and the per-edge kernels on it: CSR products and SDDMM.
+
+    Kernels on the pattern never gather an ``edges x d`` tensor: on Amazon-book
+    (241k edges, d=32, one thread) an SDDMM takes 1.3 ms against 38 ms for the
+    gather-multiply-sum, a CSR product 0.6 ms against 32 ms for gather-scale-scatter.
+    """
+
+    rows: Tensor  # int64, the row of every edge (gathers of per-row values)
+    cols: Tensor  # CSR indices, int32 like Graph's (MKL's product is faster with them)
+    crow: Tensor
+    perm: Tensor  # values of the transpose, on the same pattern, are values[perm]
+    n: int
+
+    @classmethod
+    def from_sorted(cls, rows: Tensor, cols: Tensor, n: int) -> EdgePattern:
+        idx_dtype = torch.int32 if rows.numel() < 2**31 else torch.int64
+        crow = torch.zeros(n + 1, dtype=torch.int64, device=rows.device)
+        crow[1:] = torch.bincount(rows, minlength=n).cumsum(0)
+        # Entry (r, c)'s mirror (c, r) is found by sorting the entries by (col, row).
+        perm = torch.argsort(cols * n + rows)
+        return cls(rows.long(), cols.to(idx_dtype), crow.to(idx_dtype), perm, n)
+
+    def csr(self, values: Tensor) -> Tensor:
+        return _csr(self.crow, self.cols, values, self.n)
+
+    def spmm(self, values: Tensor, x: Tensor) -> Tensor:
+        """``A x`` for the matrix with ``values`` on this pattern."""
+        return spmm(self.csr(values), x.contiguous())
+
+    def sddmm(self, a: Tensor, b: Tensor) -> Tensor:
+        """``(a b^T)[r, c]`` for every edge, in pattern order."""
+        ones = self.csr(torch.ones_like(self.rows, dtype=a.dtype))
+        return torch.sparse.sampled_addmm(ones, a, b.T, beta=0.0).values()
+
+    def row_sum(self, values: Tensor) -> Tensor:
+        """Per row node, the sum of ``values`` (``heads x edges``) over its edges.
+
+        A segment sum over the CSR row pointers: the same additions in the same
+        order as ``index_add_`` over ``rows`` (bit for bit), 2-3x faster on CPU."""
+        offsets = self.crow.expand(values.shape[0], -1).contiguous()
+        return torch.segment_reduce(values, "sum", offsets=offsets, axis=1)
+
+
 class Workspace:
     """Two reusable ``[nodes, d]`` buffers for the intermediate layers of a power sum.
 
@@ -142,12 +188,12 @@ class Graph:
     @classmethod
     def from_edges(cls, rows: Tensor, cols: Tensor, values: Tensor, n: int) -> Graph:
         """A graph from an edge list sorted by (row, col) with a symmetric pattern."""
-        idx_dtype = torch.int32 if rows.numel() < 2**31 else torch.int64
-        crow = torch.zeros(n + 1, dtype=torch.int64, device=rows.device)
-        crow[1:] = torch.bincount(rows, minlength=n).cumsum(0)
-        # Entry (r, c)'s mirror (c, r) is found by sorting the entries by (col, row).
-        perm = torch.argsort(cols * n + rows)
-        return cls(crow.to(idx_dtype), cols.to(idx_dtype), values, perm, n)
+        p = EdgePattern.from_sorted(rows, cols, n)
+        return cls(p.crow, p.cols, values, p.perm, n)
+
+    def pattern(self) -> EdgePattern:
+        """This graph's sparsity pattern, for per-edge kernels (shares its index arrays)."""
+        return EdgePattern(self.edges()[0], self.col, self.crow, self.perm, self.n_nodes)
 
     def edges(self) -> tuple[Tensor, Tensor]:
         """Row and column of every stored entry, in CSR order (int64, on the device)."""

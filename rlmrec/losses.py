@@ -152,7 +152,9 @@ def _blocked_lse_sum(
     pool_t = pool.T.contiguous()
     total = a.new_zeros(())
     grad_a = torch.empty_like(a) if with_grad else a.new_empty(0)
-    grad_pool = torch.zeros_like(pool) if with_grad else a.new_empty(0)
+    # Accumulated transposed: a^T W reads the block row-major, a quarter faster on
+    # CPU (MKL, one thread) than W^T a, and the same sums.
+    grad_pool_t = pool.new_zeros((pool.shape[1], pool.shape[0])) if with_grad else a.new_empty(0)
     step = rows_per_block(pool.shape[0], a.device)
     for s in range(0, a.shape[0], step):
         e = slice(s, s + step)
@@ -176,8 +178,8 @@ def _blocked_lse_sum(
             if row_w is not None:
                 inv.mul_(row_w[e].unsqueeze(1))
             grad_a[e] = (weights @ pool).mul_(inv)
-            grad_pool.addmm_(weights.T, a[e] * inv)
-    return total, grad_a, grad_pool
+            grad_pool_t.addmm_((a[e] * inv).T, weights)
+    return total, grad_a, grad_pool_t.T.contiguous() if with_grad else grad_pool_t
 
 
 class _SummedPoolLogSumExp(torch.autograd.Function):

@@ -10,11 +10,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rlmrec.graph import Graph, Propagation, normalized_adjacency
+from rlmrec.graph import EdgePattern, Graph, Propagation, normalized_adjacency
 from rlmrec.losses import summed_pool_logsumexp
 from rlmrec.models.base import Batch, IDBackbone
 from rlmrec.models.configs import AutoCFConfig
-from rlmrec.models.graph_attention import EdgePattern, GraphTransformerLayer
+from rlmrec.models.graph_attention import GraphTransformerLayer
 
 if TYPE_CHECKING:
     from rlmrec.data.dataset import Dataset

@@ -10,13 +10,63 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rlmrec import sparse
-from rlmrec.graph import Graph, normalized_adjacency
+from rlmrec.graph import EdgePattern, Graph, normalized_adjacency
 from rlmrec.losses import bpr_loss, info_nce
 from rlmrec.models.base import Batch, IDBackbone, pick_rows
 from rlmrec.models.configs import DCCFConfig
 
 if TYPE_CHECKING:
     from rlmrec.data.dataset import Dataset
+
+
+def _kernels() -> bool:
+    """Pattern kernels (SDDMM, CSR products) unless the ``pyg`` backend is active; that
+    backend keeps the gather/scatter definition, its scatter through torch-scatter."""
+    return sparse.active() != "pyg"
+
+
+class _EdgeCosine(torch.autograd.Function):
+    """``unit_h . unit_t`` for every edge (h, t): an SDDMM of ``unit`` with itself.
+
+    Backward: edge (h, t) sends ``g_ht unit_t`` to h and ``g_ht unit_h`` to t, so
+    ``grad = (A_g + A_g^T) unit``; the pattern is symmetric, so that is one CSR
+    product with values ``g + g[perm]``.
+    """
+
+    @staticmethod
+    def forward(ctx, unit: Tensor, pattern: EdgePattern) -> Tensor:
+        ctx.save_for_backward(unit)
+        ctx.pattern = pattern
+        return pattern.sddmm(unit, unit)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
+        (unit,) = ctx.saved_tensors
+        pattern: EdgePattern = ctx.pattern
+        return pattern.spmm(grad + grad.index_select(0, pattern.perm), unit), None
+
+
+class _WeightedMessage(torch.autograd.Function):
+    """``A_w x`` for the matrix with per-edge values ``w`` on the pattern.
+
+    Backward: ``grad_x = A_w^T g`` (values ``w[perm]`` on the same pattern) and
+    ``grad_w[h, t] = g_h . x_t``, an SDDMM.
+    """
+
+    @staticmethod
+    def forward(ctx, weights: Tensor, x: Tensor, pattern: EdgePattern) -> Tensor:
+        ctx.save_for_backward(weights, x)
+        ctx.pattern = pattern
+        return pattern.spmm(weights, x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
+        weights, x = ctx.saved_tensors
+        pattern: EdgePattern = ctx.pattern
+        grad = grad.contiguous()
+        grad_w = pattern.sddmm(grad, x) if ctx.needs_input_grad[0] else None
+        grad_x = pattern.spmm(weights.index_select(0, pattern.perm), grad) if ctx.needs_input_grad[1] else None
+        return grad_w, grad_x, None
 
 
 @dataclass
@@ -52,6 +102,7 @@ class DCCF(IDBackbone[DCCFConfig]):
         heads, tails = self.graph.edges()
         self.register_buffer("heads", heads, persistent=False)
         self.register_buffer("tails", tails, persistent=False)
+        self.pattern = self.graph.pattern()
         d, k = cfg.embedding_size, cfg.intent_num
         self.user_intent = nn.Parameter(nn.init.xavier_uniform_(torch.empty(d, k)))
         self.item_intent = nn.Parameter(nn.init.xavier_uniform_(torch.empty(d, k)))
@@ -60,15 +111,26 @@ class DCCF(IDBackbone[DCCFConfig]):
     tails: Tensor
 
     def adaptive_weights(self, embeds: Tensor) -> Tensor:
-        """``(cos(e_h, e_t) + 1) / 2`` per edge, divided by the sum over the head's edges."""
+        """``(cos(e_h, e_t) + 1) / 2`` per edge, divided by the sum over the head's edges.
+
+        Definition (the ``pyg`` path): gather both ends' unit rows, multiply, sum."""
         unit = F.normalize(embeds, dim=1)
-        alpha = ((unit.index_select(0, self.heads) * unit.index_select(0, self.tails)).sum(1) + 1) / 2
+        if _kernels():
+            cos: Tensor = _EdgeCosine.apply(unit, self.pattern)
+        else:
+            cos = (unit.index_select(0, self.heads) * unit.index_select(0, self.tails)).sum(1)
+        alpha = (cos + 1) / 2
         degree = sparse.scatter_sum(alpha, self.heads, embeds.shape[0])
         inv = torch.where(degree > 0, 1.0 / degree, torch.zeros_like(degree))
         return alpha * inv.index_select(0, self.heads)
 
     def weighted_message(self, weights: Tensor, embeds: Tensor) -> Tensor:
-        """``sum_t w_ht e_t`` for every head: a sparse product differentiable in the weights."""
+        """``sum_t w_ht e_t`` for every head: a sparse product differentiable in the weights.
+
+        Definition (the ``pyg`` path): gather the tails' rows, scale, scatter-add to heads."""
+        if _kernels():
+            out: Tensor = _WeightedMessage.apply(weights, embeds, self.pattern)
+            return out
         messages = weights.unsqueeze(1) * embeds.index_select(0, self.tails)
         return sparse.scatter_sum(messages, self.heads, embeds.shape[0])
 

@@ -16,9 +16,10 @@ from rlmrec.align import ConConfig, ContrastiveAlignment, GenConfig
 from rlmrec.config import resolve_config
 from rlmrec.data import Dataset, load_dataset
 from rlmrec.errors import ConfigError
+from rlmrec.graph import EdgePattern
 from rlmrec.models.autocf import AutoCF
 from rlmrec.models.configs import AutoCFConfig
-from rlmrec.models.graph_attention import EdgePattern, GraphTransformerLayer, _gather_attention
+from rlmrec.models.graph_attention import GraphTransformerLayer, _gather_attention
 from rlmrec.registry import build_model
 from rlmrec.trainer import Trainer
 

@@ -13,6 +13,8 @@ from helpers import dense_normalized, random_batch, random_interactions, tiny_da
 from rlmrec.align import ConConfig, GenConfig
 from rlmrec.config import resolve_config
 from rlmrec.data import Dataset, load_dataset
+from rlmrec.models import dccf as dccf_module
+from rlmrec.models.base import Batch
 from rlmrec.models.configs import DCCFConfig
 from rlmrec.models.dccf import DCCF
 from rlmrec.registry import build_model
@@ -120,3 +122,60 @@ def test_a_few_epochs_on_demo_lower_the_loss_and_repeat_exactly(demo: Dataset, v
     first = run()
     assert first[-1]["bpr"] < first[0]["bpr"]
     assert run() == first
+
+
+def _isolated_train() -> sp.csr_matrix:
+    """A random bipartite graph in which user 3 and item 5 have no edges."""
+    dense = random_interactions(4, U, N_ITEMS, 0.3).toarray()
+    dense[3, :] = 0.0
+    dense[:, 5] = 0.0
+    return sp.csr_matrix(dense)
+
+
+def _loss_and_grads(model: DCCF, batch: Batch, gather: bool, monkeypatch: pytest.MonkeyPatch) -> list[torch.Tensor]:
+    """The loss terms and every parameter's gradient, on the gather/scatter path or the kernels."""
+    with monkeypatch.context() as m:
+        m.setattr(dccf_module, "_kernels", lambda: not gather)
+        model.zero_grad()
+        losses, final = model.train_losses(model.layer0(), batch)
+        (sum(losses.values()) + final.square().sum() * 1e-3).backward()
+    return [*losses.values(), final, *(p.grad.clone() for p in model.parameters() if p.grad is not None)]
+
+
+def test_kernels_equal_the_gather_definition_in_value_and_gradient(monkeypatch: pytest.MonkeyPatch) -> None:
+    train = _isolated_train()
+    model = _model(train, cl_weight=0.5).double()
+    model.graph.values = model.graph.values.double()
+    batch = random_batch(train, 12)
+    want = _loss_and_grads(model, batch, True, monkeypatch)
+    got = _loss_and_grads(model, batch, False, monkeypatch)
+    assert len(got) == len(want) == 3 + 4  # bpr, cl, final; user and item embeddings and intents
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-10)
+
+    # The two methods alone, with upstream gradients on both inputs; the isolated
+    # nodes (user 3, item U + 5) have degree 0: no weights, a zero message, zero gradient.
+    n = U + N_ITEMS
+    grads = []
+    for gather in (True, False):
+        monkeypatch.setattr(dccf_module, "_kernels", lambda gather=gather: not gather)
+        torch.manual_seed(5)
+        a, b = (torch.randn(n, 8, dtype=torch.float64, requires_grad=True) for _ in range(2))
+        out = model.weighted_message(model.adaptive_weights(a), b)
+        grads.append([out, *torch.autograd.grad((out * torch.randn_like(out)).sum(), (a, b))])
+    for g, w in zip(grads[1], grads[0], strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-10)
+        assert bool(g[[3, U + 5]].eq(0).all())
+
+
+def test_kernels_train_like_the_gather_definition(demo: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
+    def run(gather: bool) -> list[dict[str, float]]:
+        monkeypatch.setattr(dccf_module, "_kernels", lambda: not gather)
+        cfg = resolve_config("dccf", "base", "demo", {"epochs": 2, "batch_size": 2048}, device="cpu", seed=3)
+        trainer = Trainer(cfg, demo)
+        return [trainer.train_epoch() for _ in range(2)]
+
+    for got, want in zip(run(False), run(True), strict=True):
+        assert got.keys() == want.keys()
+        for key in want:
+            assert got[key] == pytest.approx(want[key], rel=1e-5), key
