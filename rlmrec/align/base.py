@@ -17,7 +17,9 @@ def profile_mlp(d_in: int, d_out: int) -> nn.Sequential:
     initialization, which the reference also leaves untouched.
     """
     hidden = (d_in + d_out) // 2
-    mlp = nn.Sequential(nn.Linear(d_in, hidden), nn.LeakyReLU(), nn.Linear(hidden, d_out))
+    # In place: the first layer's output is used by nothing else, and LeakyReLU's
+    # backward can read its own result; one [rows, hidden] tensor fewer per batch.
+    mlp = nn.Sequential(nn.Linear(d_in, hidden), nn.LeakyReLU(inplace=True), nn.Linear(hidden, d_out))
     for layer in mlp:
         if isinstance(layer, nn.Linear):
             nn.init.xavier_uniform_(layer.weight)
