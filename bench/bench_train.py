@@ -185,7 +185,7 @@ def table(results: list[dict[str, Any]], epochs: int) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     capability = results[0].get("capability", "") if results else ""
-    daggers = False
+    daggers = same_kind = False
     for r in results:
         ref, same = reference(r["model"], r["variant"], r.get("capability", ""))
         speedup = ""
@@ -194,6 +194,7 @@ def table(results: list[dict[str, Any]], epochs: int) -> str:
             mid = (float(lo) + float(hi or lo)) / 2
             speedup = f"{mid / r['epoch_s']:.1f}x" + ("" if same else DAGGER)
             daggers |= not same
+            same_kind |= same
         gflop = gemm = gb = mem = ratio = ""
         if r.get("flops_per_epoch"):
             g = r["flops_per_epoch"] / r["gemm_peak"]
@@ -213,15 +214,22 @@ def table(results: list[dict[str, Any]], epochs: int) -> str:
     peaks = [r["gemm_peak"] for r in results if "gemm_peak" in r]
     bandwidths = [r["bandwidth"] for r in results if "bandwidth" in r]
     val = REFERENCE_VALIDATION.get(capability, REFERENCE_VALIDATION["earlier"])
+    earlier = (
+        f"{DAGGER} marks a reference figure from the earlier machine, whose capability was not recorded (for scale"
+        " only, not a same-kind ratio)."
+    )
+    if not daggers:
+        ratios = f"Speed-ups are against the reference measured on a machine of the same CPU capability ({capability})."
+    elif same_kind:
+        ratios = f"Speed-ups are against the reference measured on a machine of the same CPU capability ({capability});"
+        ratios += earlier
+    else:
+        ratios = f"No reference figure was measured on a machine of this CPU capability ({capability}):{earlier}"
     notes = [
         "",
         f"Machine: {machine()}. Median of {epochs} timed epochs after one warm-up epoch; validation pass ="
         f" full ranking of all {11000:,} validation users (reference: {val} s).",
-        f"Speed-ups are against the reference measured on a machine of the same CPU capability ({capability});"
-        f"{DAGGER} marks a reference figure from the earlier machine, whose capability was not recorded (for scale"
-        " only, not a same-kind ratio)."
-        if daggers
-        else f"Speed-ups are against the reference measured on a machine of the same CPU capability ({capability}).",
+        ratios,
     ]
     if peaks and bandwidths:
         notes.append(
