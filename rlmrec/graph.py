@@ -128,8 +128,11 @@ class EdgePattern:
     def row_sum(self, values: Tensor) -> Tensor:
         """Per row node, the sum of ``values`` (``heads x edges``) over its edges.
 
-        A segment sum over the CSR row pointers: the same additions in the same
-        order as ``index_add_`` over ``rows`` (bit for bit), 2-3x faster on CPU."""
+        On CPU a segment sum over the CSR row pointers: the same additions in the same
+        order as ``index_add_`` over ``rows`` (bit for bit), 2-3x faster."""
+        if values.device.type != "cpu":
+            out = torch.zeros((values.shape[0], self.n), dtype=values.dtype, device=values.device)
+            return out.index_add_(1, self.rows, values)
         offsets = self.crow.expand(values.shape[0], -1).contiguous()
         return torch.segment_reduce(values, "sum", offsets=offsets, axis=1)
 
