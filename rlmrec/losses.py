@@ -127,7 +127,7 @@ def summed_pool_logsumexp(
     return out
 
 
-def _exp_cannot_overflow(a: Tensor, pool: Tensor, t: float, pool_logw: Tensor | None, unit_rows: bool) -> bool:
+def _unshifted_exp_is_safe(a: Tensor, pool: Tensor, t: float, pool_logw: Tensor | None, unit_rows: bool) -> bool:
     """Whether ``exp`` of every logit ``a_i.p_k / t + log c_k`` is safe unshifted:
     the largest possible row sum stays far below float32's max (e^88) and the
     smallest possible term far above its smallest normal number (e^-87)."""
@@ -157,7 +157,7 @@ def _blocked_lse_sum(
     with_grad: bool,
 ) -> tuple[Tensor, Tensor, Tensor]:
     a, pool = a.detach(), pool.detach()
-    unshifted = _exp_cannot_overflow(a, pool, t, pool_logw, unit_rows)
+    unshifted = _unshifted_exp_is_safe(a, pool, t, pool_logw, unit_rows)
     scaled = a / t
     pool_t = pool.T.contiguous()
     total = a.new_zeros(())

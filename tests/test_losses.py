@@ -202,7 +202,7 @@ def test_raw_rows_skip_the_shift_only_where_the_norm_bound_allows(scale: float, 
     pool = (torch.randn(3000, 32, generator=gen) * scale / 32**0.5 * 2).requires_grad_()
     w = torch.rand(300, generator=gen)
     pool_logw = torch.randint(1, 50, (3000,), generator=gen).float().log() if logw else None
-    assert losses._exp_cannot_overflow(a.detach(), pool.detach(), 1.0, pool_logw, False) == unshifted
+    assert losses._unshifted_exp_is_safe(a.detach(), pool.detach(), 1.0, pool_logw, False) == unshifted
     got = summed_pool_logsumexp(a, pool, 1.0, w, pool_logw)
     logits = a.double() @ pool.double().T + (0.0 if pool_logw is None else pool_logw.double())
     exact = (torch.logsumexp(logits, dim=1) * w.double()).sum()
@@ -215,7 +215,7 @@ def test_raw_rows_skip_the_shift_only_where_the_norm_bound_allows(scale: float, 
 def test_unshifted_bound_is_refused_for_large_norms() -> None:
     # |a| |p| = 100 > 80: exp(100) overflows float32, so the shift must stay.
     a, pool = torch.full((2, 4), 5.0), torch.full((3, 4), 5.0)
-    assert not losses._exp_cannot_overflow(a, pool, 1.0, None, False)
+    assert not losses._unshifted_exp_is_safe(a, pool, 1.0, None, False)
     assert torch.isfinite(summed_pool_logsumexp(a, pool, 1.0))
 
 
