@@ -103,6 +103,8 @@ class EdgePattern:
     crow: Tensor
     perm: Tensor  # values of the transpose, on the same pattern, are values[perm]
     n: int
+    # The all-ones pattern SDDMM samples through, one per dtype: made once, not per call.
+    _ones: dict[torch.dtype, Tensor] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_sorted(cls, rows: Tensor, cols: Tensor, n: int) -> EdgePattern:
@@ -122,8 +124,9 @@ class EdgePattern:
 
     def sddmm(self, a: Tensor, b: Tensor) -> Tensor:
         """``(a b^T)[r, c]`` for every edge, in pattern order."""
-        ones = self.csr(torch.ones_like(self.rows, dtype=a.dtype))
-        return torch.sparse.sampled_addmm(ones, a, b.T, beta=0.0).values()
+        if a.dtype not in self._ones:
+            self._ones[a.dtype] = self.csr(torch.ones_like(self.rows, dtype=a.dtype))
+        return torch.sparse.sampled_addmm(self._ones[a.dtype], a, b.T, beta=0.0).values()
 
     def row_sum(self, values: Tensor) -> Tensor:
         """Per row node, the sum of ``values`` (``heads x edges``) over its edges.
