@@ -23,13 +23,15 @@ class RunStarted:
     start_epoch: int = 0  # > 0 when resuming from a checkpoint
     sparse_backend: str = "torch"  # the resolved backend (never "auto")
     threads: int = 0  # torch's CPU threads in the training process
+    gemm: str = ""  # the CPU GEMM engine of the hot loops (rlmrec.gemm); empty on a GPU
 
     @property
     def cpu_threads(self) -> str:
         """``2 threads`` on a CPU, where the count sets the speed; empty on a GPU."""
         if self.device != "cpu" or not self.threads:
             return ""
-        return f"{self.threads} thread{'s' * (self.threads != 1)}"
+        engine = f", gemm {self.gemm}" if self.gemm else ""
+        return f"{self.threads} thread{'s' * (self.threads != 1)}{engine}"
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rlmrec import gemm
+
 
 def bpr_loss(anc: Tensor, pos: Tensor, neg: Tensor) -> Tensor:
     """``mean_b softplus(s(u,j) - s(u,i))`` with ``s`` the dot product."""
@@ -159,7 +161,6 @@ def _blocked_lse_sum(
     a, pool = a.detach(), pool.detach()
     unshifted = _unshifted_exp_is_safe(a, pool, t, pool_logw, unit_rows)
     scaled = a / t
-    pool_t = pool.T.contiguous()
     total = a.new_zeros(())
     grad_a = torch.empty_like(a) if with_grad else a.new_empty(0)
     # Accumulated transposed: a^T W reads the block row-major, a quarter faster on
@@ -168,9 +169,7 @@ def _blocked_lse_sum(
     step = rows_per_block(pool.shape[0], a.device)
     for s in range(0, a.shape[0], step):
         e = slice(s, s + step)
-        logits = scaled[e] @ pool_t
-        if pool_logw is not None:
-            logits.add_(pool_logw)
+        logits = gemm.linear(scaled[e], pool, pool_logw)  # + log c_k, fused
         if unshifted:
             weights = logits.exp_()  # in place: the block is reused as exp
             norm = weights.sum(dim=1, keepdim=True)
@@ -187,8 +186,8 @@ def _blocked_lse_sum(
             inv = 1.0 / (norm * t)
             if row_w is not None:
                 inv.mul_(row_w[e].unsqueeze(1))
-            grad_a[e] = (weights @ pool).mul_(inv)
-            grad_pool_t.addmm_((a[e] * inv).T, weights)
+            grad_a[e] = gemm.mm(weights, pool).mul_(inv)
+            gemm.add_mm_(grad_pool_t, (a[e] * inv).T, weights)
     return total, grad_a, grad_pool_t.T.contiguous() if with_grad else grad_pool_t
 
 
@@ -251,7 +250,6 @@ def _blocked_recon(x: Tensor, y: Tensor, t: float, need_x: bool, need_y: bool) -
     inv_norm = 1.0 / norm.clamp_min(1e-12)
     # The numerator as the reference computes it: from the row-wise product u_i . y_i.
     numerator = torch.exp((x * y).sum(-1) * inv_norm / t)
-    y_t = y.T.contiguous()
     denominator = torch.empty(n, device=x.device, dtype=x.dtype)
     grad_x = torch.empty_like(x) if need_x else x.new_empty(0)
     weighted_u = torch.zeros_like(y) if need_y else y.new_empty(0)
@@ -259,7 +257,7 @@ def _blocked_recon(x: Tensor, y: Tensor, t: float, need_x: bool, need_y: bool) -
     for s in range(0, n, step):
         e = slice(s, s + step)
         inv = inv_norm[e].unsqueeze(1)
-        weights = torch.mm(x[e], y_t).mul_(inv / t).exp_()
+        weights = gemm.linear(x[e], y).mul_(inv / t).exp_()
         den = weights.sum(dim=1)
         denominator[e] = den
         if not (need_x or need_y):
@@ -268,12 +266,12 @@ def _blocked_recon(x: Tensor, y: Tensor, t: float, need_x: bool, need_y: bool) -
         c = (g / (t * (den + 1e-8))).unsqueeze(1)
         u = x[e] * inv
         if need_x:
-            grad_u = y[e] * (g / t).unsqueeze(1) - (weights @ y).mul_(c)
+            grad_u = y[e] * (g / t).unsqueeze(1) - gemm.mm(weights, y).mul_(c)
             radial = (u * grad_u).sum(1, keepdim=True)
             projected = torch.where(clamped[e].unsqueeze(1), grad_u, grad_u - u * radial)
             grad_x[e] = projected.mul_(inv)
         if need_y:
-            weighted_u.addmm_(weights.T, u * c)
+            gemm.add_mm_(weighted_u, weights.T, u * c)
     loss = -torch.log(numerator / (denominator + 1e-8) + 1e-8).mean()
     grad_y = y.new_empty(0)
     if need_y:

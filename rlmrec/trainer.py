@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rlmrec import checkpoint, sparse
+from rlmrec import checkpoint, gemm, sparse
 from rlmrec.atomic import atomic_write
 from rlmrec.config import RunConfig
 from rlmrec.data.dataset import Dataset
@@ -103,6 +103,7 @@ class Trainer:
         self.device = resolve_device(cfg.train.device)
         if self.device.type == "cpu":
             tune_cpu_allocator()
+            gemm.engine()  # a bad RLMREC_GEMM fails here, before any work
         check_fit(DatasetFacts.of(dataset), cfg)  # as queue and run checked it up front
         # Resolved once; every model computation below runs under it (and the
         # process-wide backend is restored after each, so trainers don't leak it).
@@ -205,6 +206,7 @@ class Trainer:
                 start_epoch=progress.next_epoch,
                 sparse_backend=self.sparse_backend,
                 threads=torch.get_num_threads(),
+                gemm=gemm.engine() if self.device.type == "cpu" else "",
             )
         )
         p = progress

@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rlmrec import gemm
 from rlmrec.losses import recon_row_factor, reconstruction_contrast, rows_per_block
 
 GenPath = Literal["auto", "plain", "hidden"]  # "auto": the cheaper of the other two
@@ -109,17 +110,16 @@ def _blocked_hidden(
     # The bias is kept apart rather than appended to h as a unit fixed at 1: an odd
     # width (H + 1) makes the big products markedly slower in CPU BLAS.
     b = bias.detach() if bias is not None else h.new_zeros(weight.shape[0])
-    z = y @ weight  # z_k = W^T y_k: the targets in hidden space
+    z = gemm.mm(y, weight)  # z_k = W^T y_k: the targets in hidden space
     s = y @ b  # s_k = b . y_k
     wb = weight.T @ b
-    q = torch.addmm(wb, h, weight.T @ weight)  # q_i = W^T x_i
+    q = gemm.linear(h, (weight.T @ weight).T, wb)  # q_i = W^T x_i
     # |x_i|^2 = h_i.W^T W h_i + 2 h_i.W^T b + |b|^2; rounding can take it a hair below 0.
     norm = ((q * h).sum(1) + h @ wb + b @ b).clamp_min_(0.0).sqrt_()
     clamped = norm < 1e-12  # F.normalize's clamp: the norm's Jacobian drops out there
     inv_norm = 1.0 / norm.clamp_min(1e-12)
     own = (h * z).sum(1) + s  # x_i . y_i: the numerator's row-wise product
     numerator = torch.exp(own * inv_norm / t)
-    z_t = z.T.contiguous()
     denominator = torch.empty(n, device=h.device, dtype=h.dtype)
     grad_h = torch.empty_like(h) if need_h else h.new_empty(0)
     grad_z = torch.zeros_like(z) if need_w else h.new_empty(0)
@@ -130,14 +130,14 @@ def _blocked_hidden(
     for start in range(0, n, step):
         e = slice(start, start + step)
         inv = inv_norm[e]
-        weights = torch.addmm(s, h[e], z_t).mul_((inv / t).unsqueeze(1)).exp_()
+        weights = gemm.linear(h[e], z, s).mul_((inv / t).unsqueeze(1)).exp_()
         den = weights.sum(dim=1)
         denominator[e] = den
         if not (need_h or need_w):
             continue
         g = recon_row_factor(numerator[e], den, n)
         c = g / (t * (den + 1e-8))
-        wz = weights @ z
+        wz = gemm.mm(weights, z)
         ws = weights @ s
         a_e = inv * g / t
         e_e = inv * c
@@ -147,8 +147,7 @@ def _blocked_hidden(
         if need_h:
             grad_h[e] = z[e] * a_e.unsqueeze(1) - wz * e_e.unsqueeze(1) + q[e] * b_e.unsqueeze(1)
         if need_w:
-            # out= rather than addmm_: the same kernel, and torch's FlopCounterMode sees it.
-            torch.addmm(grad_z, weights.T, h[e] * e_e.unsqueeze(1), alpha=-1.0, out=grad_z)
+            gemm.add_mm_(grad_z, weights.T, h[e] * e_e.unsqueeze(1), alpha=-1.0)
             grad_s.addmv_(weights.T, e_e, alpha=-1.0)
             alpha[e] = a_e
             beta[e] = b_e
@@ -158,7 +157,8 @@ def _blocked_hidden(
         grad_z.add_(h * alpha.unsqueeze(1))
         grad_s.add_(alpha)
         beta_h = h.T @ beta
-        grad_w = torch.addmm(weight @ (h.T @ (h * beta.unsqueeze(1))), y.T, grad_z).addr_(b, beta_h)
+        # Sums over rows (A^T B with a long inner dimension) stay on torch.mm: see rlmrec.gemm.
+        grad_w = torch.addmm(gemm.mm(weight, h.T @ (h * beta.unsqueeze(1))), y.T, grad_z).addr_(b, beta_h)
         grad_b = torch.addmv(weight @ beta_h, y.T, grad_s).add_(b * beta.sum())  # no host sync
     return loss, grad_h, grad_w, grad_b
 

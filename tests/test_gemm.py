@@ -1,0 +1,159 @@
+"""The GEMM engine of the hot loops (rlmrec/gemm.py): both engines compute the same
+products, the choice follows RLMREC_GEMM and the CPU, FLOP counts do not depend on it,
+and the fused profile MLP matches autograd's."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from rlmrec import gemm
+from rlmrec.align.base import ProfileMLP, profile_mlp
+from rlmrec.config import resolve_config
+from rlmrec.data import load_dataset
+from rlmrec.errors import ConfigError
+from rlmrec.trainer import Trainer
+
+ONEDNN = pytest.mark.skipif(not gemm._onednn_available(), reason="this torch build has no oneDNN")
+
+
+@pytest.fixture
+def use_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    def set_engine(name: str) -> None:
+        monkeypatch.setenv(gemm.ENV, name)
+        gemm.engine.cache_clear()
+
+    yield set_engine
+    gemm.engine.cache_clear()  # the next test reads its own environment
+
+
+def _close(got: torch.Tensor, expected: torch.Tensor) -> None:
+    # Float32 products whose sums run in another order: equal to rounding.
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5 * float(expected.abs().max()))
+
+
+@ONEDNN
+@pytest.mark.parametrize("name", ["onednn", "blas"])
+def test_both_engines_compute_torch_s_products(use_engine, name: str) -> None:  # type: ignore[no-untyped-def]
+    use_engine(name)
+    assert gemm.engine() == name
+    g = torch.Generator().manual_seed(0)
+    x, w, b = torch.randn(37, 24, generator=g), torch.randn(19, 24, generator=g), torch.randn(19, generator=g)
+    _close(gemm.linear(x, w, b), x @ w.T + b)
+    _close(gemm.linear(x, w), x @ w.T)
+    _close(gemm.linear(x, w, b, leaky_slope=0.01), torch.nn.functional.leaky_relu(x @ w.T + b, 0.01))
+    _close(gemm.linear(x, w.T.contiguous().T, b), x @ w.T + b)  # a transposed view as weight
+    a, m = torch.randn(24, 37, generator=g), torch.randn(24, 11, generator=g)
+    _close(gemm.mm(a.T, m), a.T @ m)  # a transposed view as left operand
+    _close(gemm.mm(x, m), x @ m)
+    acc = torch.randn(37, 11, generator=g)
+    expected = acc - 0.5 * (a.T @ m)
+    out = gemm.add_mm_(acc, a.T, m, alpha=-0.5)
+    assert out.data_ptr() == acc.data_ptr()  # in place
+    _close(acc, expected)
+    assert gemm.linear(x[:0], w, b).shape == (0, 19)
+
+
+def test_an_unknown_engine_is_one_clear_line(use_engine) -> None:  # type: ignore[no-untyped-def]
+    use_engine("mkl")
+    with pytest.raises(ConfigError, match=r"^RLMREC_GEMM='mkl': expected one of auto, onednn, blas") as err:
+        gemm.engine()
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(("vendor", "expected"), [("AuthenticAMD", "onednn"), ("GenuineIntel", "blas"), ("", "blas")])
+def test_auto_picks_onednn_on_amd_only(use_engine, monkeypatch: pytest.MonkeyPatch, vendor: str, expected: str) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(gemm, "_onednn_available", lambda: True)
+    monkeypatch.setattr(gemm, "_cpu_vendor", lambda: vendor)
+    use_engine("auto")
+    assert gemm.engine() == expected
+    use_engine("")  # unset and empty mean auto
+    assert gemm.engine() == expected
+
+
+def test_without_onednn_every_choice_is_blas(use_engine, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(gemm, "_onednn_available", lambda: False)
+    for name in ("auto", "onednn", "blas"):
+        use_engine(name)
+        assert gemm.engine() == "blas"
+
+
+def test_the_vendor_is_read_from_cpuinfo(tmp_path: Path) -> None:
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\n")
+    assert gemm._cpu_vendor(info) == "AuthenticAMD"
+    assert gemm._cpu_vendor(tmp_path / "missing") == ""
+
+
+@ONEDNN
+def test_flop_counts_do_not_depend_on_the_engine(use_engine) -> None:  # type: ignore[no-untyped-def]
+    x, w, b = torch.randn(8, 6), torch.randn(5, 6), torch.randn(5)
+    counts = []
+    for name in ("onednn", "blas"):
+        use_engine(name)
+        with FlopCounterMode(display=False) as counter:
+            gemm.linear(x, w, b)
+            gemm.mm(x, w.T)
+        counts.append(counter.get_total_flops())
+    assert counts == [2 * 2 * 8 * 6 * 5] * 2
+
+
+@ONEDNN
+@pytest.mark.parametrize("x_grad", [False, True])
+def test_the_fused_profile_mlp_matches_autograd(use_engine, x_grad: bool) -> None:  # type: ignore[no-untyped-def]
+    use_engine("onednn")
+    torch.manual_seed(0)
+    mlp = profile_mlp(48, 10)
+    plain = nn.Sequential(nn.Linear(48, 29), nn.LeakyReLU(), nn.Linear(29, 10))
+    plain.load_state_dict(mlp.state_dict())
+    x = torch.randn(300, 48)
+    x[:, :5] *= 20  # some hidden units negative for every row, some positive
+    outs, grads = [], []
+    for module in (mlp, plain):
+        xi = x.clone().requires_grad_(x_grad)
+        out = module(xi)
+        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+        outs.append(out.detach())
+        grads.append([p.grad for p in module.parameters()] + ([xi.grad] if x_grad else []))
+    assert outs[0].grad_fn is None and isinstance(mlp, ProfileMLP)
+    _close(outs[0], outs[1])
+    for got, expected in zip(grads[0], grads[1], strict=True):
+        _close(got, expected)
+    assert list(mlp.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]  # checkpoints unchanged
+
+
+@ONEDNN
+def test_the_fused_mlp_is_used_only_where_it_applies(use_engine) -> None:  # type: ignore[no-untyped-def]
+    mlp = profile_mlp(6, 4)
+    use_engine("onednn")
+    assert mlp(torch.randn(3, 6, requires_grad=True)).grad_fn.name().endswith("_FusedMLPBackward")  # type: ignore[union-attr]
+    assert "Addmm" in mlp.double()(torch.randn(3, 6, dtype=torch.float64)).grad_fn.name()  # type: ignore[union-attr]
+    use_engine("blas")
+    assert "Addmm" in mlp.float()(torch.randn(3, 6)).grad_fn.name()  # type: ignore[union-attr]
+
+
+def _demo_epochs(variant: str) -> tuple[list[dict[str, float]], dict[str, torch.Tensor]]:
+    cfg = resolve_config("lightgcn", variant, "demo", {"epochs": 2}, seed=3, device="cpu")
+    trainer = Trainer(cfg, load_dataset("demo"))
+    losses = [trainer.train_epoch() for _ in range(2)]
+    return losses, {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+
+
+@ONEDNN
+@pytest.mark.parametrize("variant", ["con", "gen"])
+def test_demo_training_is_the_same_on_both_engines(use_engine, variant: str) -> None:  # type: ignore[no-untyped-def]
+    use_engine("onednn")
+    fast_losses, fast_state = _demo_epochs(variant)
+    use_engine("blas")
+    blas_losses, blas_state = _demo_epochs(variant)
+    for got, expected in zip(fast_losses, blas_losses, strict=True):
+        assert got.keys() == expected.keys()
+        for name in expected:
+            assert got[name] == pytest.approx(expected[name], rel=1e-5, abs=1e-9), name
+    for name, value in blas_state.items():
+        torch.testing.assert_close(fast_state[name], value, rtol=1e-4, atol=1e-6, msg=name)
