@@ -13,6 +13,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from rlmrec import gemm
+from rlmrec.align import base as align_base
 from rlmrec.align.base import ProfileMLP, profile_mlp
 from rlmrec.config import resolve_config
 from rlmrec.data import load_dataset
@@ -105,8 +106,12 @@ def test_flop_counts_do_not_depend_on_the_engine(use_engine) -> None:  # type: i
 
 @ONEDNN
 @pytest.mark.parametrize("x_grad", [False, True])
-def test_the_fused_profile_mlp_matches_autograd(use_engine, x_grad: bool) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("block", [64, 2048])  # several row blocks in the backward, or one
+def test_the_fused_profile_mlp_matches_autograd(  # type: ignore[no-untyped-def]
+    use_engine, monkeypatch: pytest.MonkeyPatch, x_grad: bool, block: int
+) -> None:
     use_engine("onednn")
+    monkeypatch.setattr(align_base, "_BACKWARD_ROWS", block)
     torch.manual_seed(0)
     mlp = profile_mlp(48, 10)
     plain = nn.Sequential(nn.Linear(48, 29), nn.LeakyReLU(), nn.Linear(29, 10))

@@ -31,6 +31,9 @@ class ProfileMLP(nn.Sequential):
         return out
 
 
+_BACKWARD_ROWS = 2048
+
+
 class _FusedMLP(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, slope: float) -> Tensor:
@@ -46,11 +49,22 @@ class _FusedMLP(torch.autograd.Function):
         grad = grad.contiguous()
         grad_w2 = grad.T @ hidden if need_w2 else None
         grad_b2 = grad.sum(0) if need_b2 else None
-        # LeakyReLU's backward from its output: positive exactly where its input was.
-        grad_h = torch.ops.aten.leaky_relu_backward(gemm.mm(grad, w2), hidden, ctx.slope, True)
-        grad_w1 = grad_h.T @ x if need_w1 else None
-        grad_b1 = grad_h.sum(0) if need_b1 else None
-        grad_x = gemm.mm(grad_h, w1) if need_x else None
+        grad_w1 = torch.zeros_like(w1) if need_w1 else None
+        grad_b1 = torch.zeros_like(hidden[0]) if need_b1 else None
+        grad_x = torch.empty_like(x) if need_x else None
+        # Row blocks: each block's hidden-layer gradient (2048 x 784 for Con: 6 MB) is
+        # made, masked and used while in cache; the whole one (34 MB for all users)
+        # would be fresh pages every batch, past glibc's mmap threshold (5% slower).
+        for start in range(0, x.shape[0], _BACKWARD_ROWS):
+            e = slice(start, start + _BACKWARD_ROWS)
+            # LeakyReLU's backward from its output: positive exactly where its input was.
+            grad_h = torch.ops.aten.leaky_relu_backward(gemm.mm(grad[e], w2), hidden[e], ctx.slope, True)
+            if grad_w1 is not None:
+                grad_w1.addmm_(grad_h.T, x[e])  # a sum over rows: torch.mm (rlmrec.gemm)
+            if grad_b1 is not None:
+                grad_b1.add_(grad_h.sum(0))
+            if grad_x is not None:
+                grad_x[e] = gemm.mm(grad_h, w1)
         return grad_x, grad_w1, grad_b1, grad_w2, grad_b2, None
 
 
