@@ -1,0 +1,148 @@
+"""The CPU GEMM engines side by side (:mod:`rlmrec.gemm`): MKL through ``torch.mm``
+(``RLMREC_GEMM=blas``) against oneDNN (``onednn``), in one process, interleaved.
+
+    python bench/bench_gemm.py [--epochs lightgcn:con lightgcn:gen ...] [--no-write]
+
+Part 1 times the products that dominate Con and Gen at Amazon-book size (the shapes
+the training loop makes), best of several calls, in GFLOP/s. Part 2 (``--epochs``)
+trains the named model:variant pairs on Amazon-book and times whole epochs, the two
+engines alternating epoch by epoch (median of 3 each, after one warm-up epoch each).
+Writes the ``bench:gemm`` section of BENCHMARKS.md, so the engine ``auto`` picks on
+this machine's CPU can be checked against a measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from common import amazon, machine, publish, training_threads
+
+from rlmrec import gemm
+from rlmrec.config import resolve_config
+from rlmrec.trainer import Trainer
+
+# (what, rows x inner x cols, how the operands are laid out)
+SHAPES: list[tuple[str, tuple[int, int, int], str]] = [
+    ("Con: profile MLP layer 1 + LeakyReLU (all users)", (11_000, 1_536, 784), "linear+leaky"),
+    ("Con: InfoNCE logits block (users)", (95, 32, 11_000), "linear"),
+    ("Con: InfoNCE softmax @ pool", (95, 11_000, 32), "mm"),
+    ("Gen: logits block (LightGCN, 3,049 masked)", (343, 784, 3_049), "linear"),
+    ("Gen: softmax @ targets", (343, 3_049, 784), "mm"),
+    ("Gen: targets' gradient, one block (A^T B)", (3_049, 343, 784), "mm-transposed-a"),
+    ("Gen: targets in hidden space (Y W)", (3_049, 1_536, 784), "mm"),
+    ("weight gradient over all users (A^T B, long sum)", (784, 11_000, 1_536), "mm-transposed-a"),
+]
+
+
+def _use(engine: str) -> None:
+    os.environ[gemm.ENV] = engine
+    gemm.engine.cache_clear()
+
+
+def _product(layout: str, m: int, k: int, n: int) -> Callable[[], Any]:
+    g = torch.Generator().manual_seed(0)
+    if layout.startswith("linear"):
+        x, w, b = torch.randn(m, k, generator=g), torch.randn(n, k, generator=g), torch.randn(n, generator=g)
+        slope = 0.01 if layout == "linear+leaky" else None
+        return lambda: gemm.linear(x, w, b, leaky_slope=slope)
+    a = torch.randn(k, m, generator=g).T if layout == "mm-transposed-a" else torch.randn(m, k, generator=g)
+    b2 = torch.randn(k, n, generator=g)
+    return lambda: gemm.mm(a, b2)
+
+
+def _best(fn: Callable[[], Any], repeats: int) -> float:
+    fn()
+    seconds = []
+    for _ in range(repeats):
+        tick = time.perf_counter()
+        fn()
+        seconds.append(time.perf_counter() - tick)
+    return min(seconds)
+
+
+def products(repeats: int) -> list[dict[str, Any]]:
+    rows = []
+    for what, (m, k, n), layout in SHAPES:
+        rate = {}
+        for engine in ("blas", "onednn"):
+            _use(engine)
+            rate[engine] = 2 * m * k * n / _best(_product(layout, m, k, n), repeats) / 1e9
+        rows.append({"what": what, "shape": f"{m:,} x {k:,} x {n:,}", **rate})
+        print(f"{what}: blas {rate['blas']:.0f}, onednn {rate['onednn']:.0f} GFLOP/s", flush=True)
+    return rows
+
+
+def epochs(pairs: list[str], repeats: int) -> list[dict[str, Any]]:
+    data = amazon()
+    rows = []
+    for pair in pairs:
+        model, variant = pair.split(":")
+        trainer = Trainer(resolve_config(model, variant, "amazon", device="cpu"), data)
+        seconds: dict[str, list[float]] = {"blas": [], "onednn": []}
+        for engine in seconds:  # one warm-up epoch each
+            _use(engine)
+            trainer.train_epoch()
+        for _ in range(repeats):
+            for engine, times in seconds.items():
+                _use(engine)
+                tick = time.perf_counter()
+                trainer.train_epoch()
+                times.append(time.perf_counter() - tick)
+        row = {"model": model, "variant": variant, **{e: statistics.median(t) for e, t in seconds.items()}}
+        row["all"] = seconds
+        rows.append(row)
+        print(f"{pair}: blas {row['blas']:.2f} s, onednn {row['onednn']:.2f} s", flush=True)
+    return rows
+
+
+def table(shape_rows: list[dict[str, Any]], epoch_rows: list[dict[str, Any]], threads: int, auto: str) -> str:
+    lines = [
+        "| product | rows x inner x cols | MKL (torch.mm) GFLOP/s | oneDNN GFLOP/s | oneDNN / MKL |",
+        "|---|---|---|---|---|",
+    ]
+    for r in shape_rows:
+        ratio = r["onednn"] / r["blas"]
+        lines.append(f"| {r['what']} | {r['shape']} | {r['blas']:.0f} | {r['onednn']:.0f} | {ratio:.2f} |")
+    if epoch_rows:
+        lines += ["", "| model | variant | s/epoch, MKL | s/epoch, oneDNN | change |", "|---|---|---|---|---|"]
+        for r in epoch_rows:
+            change = (r["onednn"] / r["blas"] - 1) * 100
+            lines.append(f"| {r['model']} | {r['variant']} | {r['blas']:.2f} | {r['onednn']:.2f} | {change:+.0f}% |")
+    lines += [
+        "",
+        f"Machine: {machine()}, {threads} threads, CPU capability {torch.backends.cpu.get_cpu_capability()}; "
+        f"`RLMREC_GEMM=auto` picks {auto} here. Products: best of the timed calls; epochs: median of 3, "
+        "engines alternating epoch by epoch in one process. The weight-gradient product stays on "
+        "`torch.mm` in the code whichever engine is set (rlmrec/gemm.py).",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--epochs", nargs="*", default=[], metavar="MODEL:VARIANT", help="also time whole epochs")
+    parser.add_argument("--repeats", type=int, default=10, help="timed calls per product and engine")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
+    args = parser.parse_args()
+    threads = training_threads()
+    if not gemm._onednn_available():
+        raise SystemExit("this torch build has no oneDNN: there is nothing to compare")
+    saved = os.environ.get(gemm.ENV)
+    os.environ.pop(gemm.ENV, None)
+    gemm.engine.cache_clear()
+    auto = gemm.engine()
+    shape_rows = products(args.repeats)
+    epoch_rows = epochs(args.epochs, 3)
+    if saved is not None:
+        os.environ[gemm.ENV] = saved
+    publish("gemm", shape_rows + epoch_rows, table(shape_rows, epoch_rows, threads, auto), not args.no_write)
+
+
+if __name__ == "__main__":
+    main()
