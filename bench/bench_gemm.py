@@ -101,7 +101,7 @@ def epochs(pairs: list[str], repeats: int) -> list[dict[str, Any]]:
     return rows
 
 
-def table(shape_rows: list[dict[str, Any]], epoch_rows: list[dict[str, Any]], threads: int, auto: str) -> str:
+def table(shape_rows: list[dict[str, Any]], epoch_rows: list[dict[str, Any]], auto: str) -> str:
     lines = [
         "| product | rows x inner x cols | MKL (torch.mm) GFLOP/s | oneDNN GFLOP/s | oneDNN / MKL |",
         "|---|---|---|---|---|",
@@ -116,9 +116,8 @@ def table(shape_rows: list[dict[str, Any]], epoch_rows: list[dict[str, Any]], th
             lines.append(f"| {r['model']} | {r['variant']} | {r['blas']:.2f} | {r['onednn']:.2f} | {change:+.0f}% |")
     lines += [
         "",
-        f"Machine: {machine()}, {threads} threads, CPU capability {torch.backends.cpu.get_cpu_capability()}; "
-        f"`RLMREC_GEMM=auto` picks {auto} here. Products: best of the timed calls; epochs: median of 3, "
-        "engines alternating epoch by epoch in one process. The weight-gradient product stays on "
+        f"Machine: {machine()}; `RLMREC_GEMM=auto` picks {auto} here. Products: best of the timed calls; "
+        "epochs: median of 3, engines alternating epoch by epoch in one process. The weight-gradient product stays on "
         "`torch.mm` in the code whichever engine is set (rlmrec/gemm.py).",
     ]
     return "\n".join(lines)
@@ -130,7 +129,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10, help="timed calls per product and engine")
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = parser.parse_args()
-    threads = training_threads()
+    training_threads()
     if not gemm._onednn_available():
         raise SystemExit("this torch build has no oneDNN: there is nothing to compare")
     saved = os.environ.get(gemm.ENV)
@@ -141,7 +140,7 @@ def main() -> None:
     epoch_rows = epochs(args.epochs, 3)
     if saved is not None:
         os.environ[gemm.ENV] = saved
-    publish("gemm", shape_rows + epoch_rows, table(shape_rows, epoch_rows, threads, auto), not args.no_write)
+    publish("gemm", shape_rows + epoch_rows, table(shape_rows, epoch_rows, auto), not args.no_write)
 
 
 if __name__ == "__main__":
