@@ -117,3 +117,16 @@ def add_mm_(acc: Tensor, a: Tensor, b: Tensor, alpha: float = 1.0) -> Tensor:
         return acc.add_(mm(a, b), alpha=alpha)
     # out= rather than addmm_: the same kernel, and torch's FlopCounterMode sees it.
     return torch.addmm(acc, a, b, alpha=alpha, out=acc)
+
+
+def stable_size(n: int, like: Tensor, multiple: int = 64) -> int:
+    """``n`` rounded up to a multiple of ``multiple`` where ``like``'s products run on
+    oneDNN, else ``n``.
+
+    oneDNN compiles a kernel for each shape it meets and keeps it (with its scratch
+    memory) in a cache of up to 1,024. A size that changes every batch (a batch's
+    distinct items, the last row block of a pool) would fill that cache: a Con run's
+    memory grew by 160 MB an epoch. Callers pad such sizes, exactly (zero rows, or
+    columns whose weight is ``exp(-inf) = 0``), so only a few shapes ever occur.
+    """
+    return -(-n // multiple) * multiple if _onednn(like) else n

@@ -160,6 +160,8 @@ def _blocked_lse_sum(
 ) -> tuple[Tensor, Tensor, Tensor]:
     a, pool = a.detach(), pool.detach()
     unshifted = _unshifted_exp_is_safe(a, pool, t, pool_logw, unit_rows)
+    n_rows, n_pool = a.shape[0], pool.shape[0]
+    a, pool, row_w, pool_logw = _stable_shapes(a, pool, row_w, pool_logw)
     scaled = a / t
     total = a.new_zeros(())
     grad_a = torch.empty_like(a) if with_grad else a.new_empty(0)
@@ -167,6 +169,8 @@ def _blocked_lse_sum(
     # CPU (MKL, one thread) than W^T a, and the same sums.
     grad_pool_t = pool.new_zeros((pool.shape[1], pool.shape[0])) if with_grad else a.new_empty(0)
     step = rows_per_block(pool.shape[0], a.device)
+    if a.shape[0] != n_rows:  # padded: blocks of whole 16-row groups, so few shapes
+        step = max(16, step // 16 * 16)
     for s in range(0, a.shape[0], step):
         e = slice(s, s + step)
         logits = gemm.linear(scaled[e], pool, pool_logw)  # + log c_k, fused
@@ -188,7 +192,28 @@ def _blocked_lse_sum(
                 inv.mul_(row_w[e].unsqueeze(1))
             grad_a[e] = gemm.mm(weights, pool).mul_(inv)
             gemm.add_mm_(grad_pool_t, (a[e] * inv).T, weights)
-    return total, grad_a, grad_pool_t.T.contiguous() if with_grad else grad_pool_t
+    if not with_grad:
+        return total, grad_a, grad_pool_t
+    return total, grad_a[:n_rows], grad_pool_t[:, :n_pool].T.contiguous()
+
+
+def _stable_shapes(
+    a: Tensor, pool: Tensor, row_w: Tensor | None, pool_logw: Tensor | None
+) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+    """Rows and pool padded to the sizes :func:`rlmrec.gemm.stable_size` asks for (a
+    no-op unless oneDNN runs the products). Exact: a padded pool entry is a zero row
+    with log-weight ``-inf``, so ``exp`` makes it 0 in every sum and gradient; a padded
+    row has weight 0 in the total and its gradient is cut off."""
+    n_rows, n_pool = a.shape[0], pool.shape[0]
+    rows, size = gemm.stable_size(n_rows, a, multiple=16), gemm.stable_size(n_pool, a)
+    if size != n_pool:
+        pool = F.pad(pool, (0, 0, 0, size - n_pool))
+        logw = pool_logw if pool_logw is not None else pool.new_zeros(n_pool)
+        pool_logw = F.pad(logw, (0, size - n_pool), value=-math.inf)
+    if rows != n_rows:
+        a = F.pad(a, (0, 0, 0, rows - n_rows))
+        row_w = F.pad(row_w if row_w is not None else a.new_ones(n_rows), (0, rows - n_rows))
+    return a, pool, row_w, pool_logw
 
 
 class _SummedPoolLogSumExp(torch.autograd.Function):

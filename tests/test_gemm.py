@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from rlmrec import gemm
+from rlmrec import gemm, losses
 from rlmrec.align import base as align_base
 from rlmrec.align.base import ProfileMLP, profile_mlp
 from rlmrec.config import resolve_config
@@ -162,3 +162,60 @@ def test_demo_training_is_the_same_on_both_engines(use_engine, variant: str) -> 
             assert got[name] == pytest.approx(expected[name], rel=1e-5, abs=1e-9), name
     for name, value in blas_state.items():
         torch.testing.assert_close(fast_state[name], value, rtol=1e-4, atol=1e-6, msg=name)
+
+
+@ONEDNN
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("unit_rows", [False, True])
+def test_padding_to_stable_shapes_is_exact(  # type: ignore[no-untyped-def]
+    use_engine, monkeypatch: pytest.MonkeyPatch, weighted: bool, unit_rows: bool
+) -> None:
+    # A batch's pool and row counts change every batch; on oneDNN they are padded so
+    # that few shapes ever reach it (each costs a compiled kernel kept in memory).
+    g = torch.Generator().manual_seed(4)
+    a = torch.nn.functional.normalize(torch.randn(203, 8, generator=g))
+    pool = torch.nn.functional.normalize(torch.randn(1_001, 8, generator=g))
+    if not unit_rows:
+        a, pool = a * 3, pool * 2
+    row_w = torch.rand(203, generator=g) + 0.5 if weighted else None
+    logw = torch.rand(1_001, generator=g).log() if weighted else None
+    use_engine("blas")
+    expected = losses._blocked_lse_sum(a, pool, 0.3, row_w, logw, unit_rows, with_grad=True)
+    use_engine("onednn")
+    shapes: list[tuple[int, int, int]] = []
+    linear = gemm.linear
+
+    def recorded(x: torch.Tensor, w: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
+        shapes.append((x.shape[0], x.shape[1], w.shape[0]))
+        return linear(x, w, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(gemm, "linear", recorded)
+    got = losses._blocked_lse_sum(a, pool, 0.3, row_w, logw, unit_rows, with_grad=True)
+    logits_shapes = {s for s in shapes if s[1:] == (8, 1_024)}  # rows x dim x pool (1,001 padded to 64s)
+    assert logits_shapes and all(rows % 16 == 0 for rows, _, _ in logits_shapes)
+    assert got[1].shape == a.shape and got[2].shape == pool.shape
+    torch.testing.assert_close(got[0], expected[0], rtol=1e-5, atol=0.0)
+    for g_got, g_expected in zip(got[1:], expected[1:], strict=True):
+        _close(g_got, g_expected)
+
+
+@ONEDNN
+def test_sizes_are_padded_only_for_onednn(use_engine) -> None:  # type: ignore[no-untyped-def]
+    use_engine("onednn")
+    assert gemm.stable_size(5_300, torch.zeros(1)) == 5_312
+    assert gemm.stable_size(5_300, torch.zeros(1, dtype=torch.float64)) == 5_300  # oneDNN path is float32 only
+    use_engine("blas")
+    assert gemm.stable_size(5_300, torch.zeros(1)) == 5_300
+
+
+@ONEDNN
+def test_the_fused_mlp_counts_the_flops_autograd_does(use_engine) -> None:  # type: ignore[no-untyped-def]
+    counts = []
+    for name in ("onednn", "blas"):
+        use_engine(name)
+        torch.manual_seed(0)
+        mlp = profile_mlp(64, 8)
+        with FlopCounterMode(display=False) as counter:
+            mlp(torch.randn(100, 64)).sum().backward()
+        counts.append(counter.get_total_flops())
+    assert counts[0] == counts[1] == 2 * 100 * 64 * 36 * 2 + 2 * 100 * 36 * 8 * 3

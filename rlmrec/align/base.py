@@ -60,7 +60,8 @@ class _FusedMLP(torch.autograd.Function):
             # LeakyReLU's backward from its output: positive exactly where its input was.
             grad_h = torch.ops.aten.leaky_relu_backward(gemm.mm(grad[e], w2), hidden[e], ctx.slope, True)
             if grad_w1 is not None:
-                grad_w1.addmm_(grad_h.T, x[e])  # a sum over rows: torch.mm (rlmrec.gemm)
+                # A sum over rows: torch's addmm (rlmrec.gemm); out= so FlopCounterMode sees it.
+                torch.addmm(grad_w1, grad_h.T, x[e], out=grad_w1)
             if grad_b1 is not None:
                 grad_b1.add_(grad_h.sum(0))
             if grad_x is not None:

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from rlmrec import gemm
 from rlmrec.align.base import Alignment, profile_mlp
 from rlmrec.align.configs import ConConfig
 from rlmrec.losses import info_nce
@@ -56,7 +57,11 @@ class ContrastiveAlignment(Alignment):
 
         user_p = self.mlp(self.user_prf)  # all users: the pool of the user term
         distinct = torch.unique(torch.cat([pos, neg]))
-        item_p = self.mlp(self.item_prf.index_select(0, distinct))
+        # Padded to a stable row count (repeats of one item, cut off again), so the GEMM
+        # engine meets few shapes (rlmrec.gemm.stable_size); the MLP is row-wise.
+        rows = gemm.stable_size(len(distinct), self.item_prf)
+        padded = torch.cat([distinct, distinct[:1].expand(rows - len(distinct))])
+        item_p = self.mlp(self.item_prf.index_select(0, padded))[: len(distinct)]
         pos_p = item_p.index_select(0, torch.searchsorted(distinct, pos))
 
         t = self.cfg.kd_temperature
