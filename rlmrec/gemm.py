@@ -47,8 +47,19 @@ def _cpu_vendor(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     return ""
 
 
+@functools.cache
 def _onednn_available() -> bool:
-    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+    """Whether oneDNN's linear op is there and behaves. It is torch's internal op (the
+    one ``torch.compile`` emits for linear layers on CPU), not a public API, so one
+    small product checks it; anything unexpected means MKL."""
+    if not (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")):
+        return False
+    x, w = torch.arange(6.0).reshape(2, 3), torch.arange(12.0).reshape(4, 3)
+    try:
+        out = torch.ops.mkldnn._linear_pointwise(x, w, None, "none", [], "")
+    except (RuntimeError, TypeError):
+        return False
+    return isinstance(out, Tensor) and out.shape == (2, 4) and bool(torch.equal(out, x @ w.T))
 
 
 def _count_flops() -> None:

@@ -219,3 +219,24 @@ def test_the_fused_mlp_counts_the_flops_autograd_does(use_engine) -> None:  # ty
             mlp(torch.randn(100, 64)).sum().backward()
         counts.append(counter.get_total_flops())
     assert counts[0] == counts[1] == 2 * 100 * 64 * 36 * 2 + 2 * 100 * 36 * 8 * 3
+
+
+@ONEDNN
+@pytest.mark.parametrize("failure", ["raises", "wrong"])
+def test_a_missing_or_changed_onednn_op_means_blas(use_engine, monkeypatch: pytest.MonkeyPatch, failure: str) -> None:  # type: ignore[no-untyped-def]
+    # The op is torch-internal: a release that renames or changes it must not break training.
+    def changed(x: torch.Tensor, w: torch.Tensor, *_: object) -> torch.Tensor:
+        if failure == "raises":
+            raise RuntimeError("mkldnn::_linear_pointwise() expected at most 5 arguments")
+        return torch.zeros(x.shape[0], w.shape[0])
+
+    monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", changed)
+    gemm._onednn_available.cache_clear()
+    try:
+        assert not gemm._onednn_available()
+        use_engine("onednn")
+        assert gemm.engine() == "blas"
+    finally:
+        monkeypatch.undo()
+        gemm._onednn_available.cache_clear()
+    assert gemm._onednn_available()
