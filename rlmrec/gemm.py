@@ -4,11 +4,12 @@ PyTorch's ``torch.mm`` on CPU calls MKL. On AMD CPUs MKL does not pick its best 
 and scales poorly to a second thread for the shapes that dominate Con and Gen, while
 oneDNN (shipped inside every x86 PyTorch wheel, and what ``torch.compile`` itself calls
 for linear layers on CPU) dispatches on the instruction set alone. Measured on a
-two-core AMD EPYC (Zen 4) at two threads (``bench/bench_gemm.py``): Gen's ``343 x 784 x
-3049`` logits block 102 -> 151 GFLOP/s, the profile MLP's ``11000 x 1536 x 784`` layer
-with its LeakyReLU 148 -> 202. One shape goes the other way: a weight gradient
-``A^T B`` summed over thousands of rows (MKL 195, oneDNN 124), so those stay on
-``torch.mm`` at their call sites.
+two-core AMD EPYC (Zen 4) at two threads (``bench/bench_gemm.py``, BENCHMARKS.md), the
+forward-shaped products ran 1.1-1.7x faster on oneDNN (InfoNCE's logits block 88 -> 148
+GFLOP/s, Gen's softmax-weighted targets 165 -> 210), and whole Con and Gen epochs
+11-24% faster. One shape goes the other way: a weight gradient ``A^T B`` summed over
+thousands of rows (MKL 192, oneDNN 129), so those stay on ``torch.mm`` at their call
+sites.
 
 Engine: ``RLMREC_GEMM=onednn`` or ``blas`` forces one; unset (``auto``) uses oneDNN on
 AMD CPUs and ``torch.mm`` elsewhere (on Intel CPUs MKL is Intel's own best, and no
@@ -120,9 +121,9 @@ def mm(a: Tensor, b: Tensor) -> Tensor:
 def add_mm_(acc: Tensor, a: Tensor, b: Tensor, alpha: float = 1.0) -> Tensor:
     """``acc += alpha * a @ b`` in place (a block's share of a sum over blocks).
 
-    oneDNN has no in-place accumulation, so there it is a product and an add; that
-    still beats MKL's in-place ``addmm`` on AMD (``3049 x 343 x 784``: 12.1 ms against
-    16.4 ms).
+    oneDNN has no in-place accumulation, so there it is a product and an add (Gen's
+    ``3049 x 343 x 784`` block on the Zen 4 EPYC: 12.1 ms against MKL's in-place
+    ``addmm`` 16.4 ms in one sitting, about even in another: these VMs drift).
     """
     if _onednn(a):
         return acc.add_(mm(a, b), alpha=alpha)
