@@ -168,9 +168,10 @@ def _blocked_lse_sum(
     # Accumulated transposed: a^T W reads the block row-major, a quarter faster on
     # CPU (MKL, one thread) than W^T a, and the same sums.
     grad_pool_t = pool.new_zeros((pool.shape[1], pool.shape[0])) if with_grad else a.new_empty(0)
-    step = rows_per_block(pool.shape[0], a.device)
-    if a.shape[0] != n_rows:  # padded: blocks of whole 16-row groups, so few shapes
-        step = max(16, step // 16 * 16)
+    # Blocks of whole row groups (16 on oneDNN, where rows are padded to 16s; else 1),
+    # so the last block, too, has one of few shapes.
+    group = gemm.stable_size(1, a, multiple=16)
+    step = max(group, rows_per_block(pool.shape[0], a.device) // group * group)
     for s in range(0, a.shape[0], step):
         e = slice(s, s + step)
         logits = gemm.linear(scaled[e], pool, pool_logw)  # + log c_k, fused

@@ -167,18 +167,19 @@ def test_demo_training_is_the_same_on_both_engines(use_engine, variant: str) -> 
 @ONEDNN
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("unit_rows", [False, True])
+@pytest.mark.parametrize("n_rows", [203, 208])  # padded to 208, or a multiple of 16 already
 def test_padding_to_stable_shapes_is_exact(  # type: ignore[no-untyped-def]
-    use_engine, monkeypatch: pytest.MonkeyPatch, weighted: bool, unit_rows: bool
+    use_engine, monkeypatch: pytest.MonkeyPatch, weighted: bool, unit_rows: bool, n_rows: int
 ) -> None:
     # A batch's pool and row counts change every batch; on oneDNN they are padded so
     # that few shapes ever reach it (each costs a compiled kernel kept in memory).
     g = torch.Generator().manual_seed(4)
-    a = torch.nn.functional.normalize(torch.randn(203, 8, generator=g))
-    pool = torch.nn.functional.normalize(torch.randn(1_001, 8, generator=g))
+    a = torch.nn.functional.normalize(torch.randn(n_rows, 8, generator=g))
+    pool = torch.nn.functional.normalize(torch.randn(5_001, 8, generator=g))
     if not unit_rows:
         a, pool = a * 3, pool * 2
-    row_w = torch.rand(203, generator=g) + 0.5 if weighted else None
-    logw = torch.rand(1_001, generator=g).log() if weighted else None
+    row_w = torch.rand(n_rows, generator=g) + 0.5 if weighted else None
+    logw = torch.rand(5_001, generator=g).log() if weighted else None
     use_engine("blas")
     expected = losses._blocked_lse_sum(a, pool, 0.3, row_w, logw, unit_rows, with_grad=True)
     use_engine("onednn")
@@ -191,7 +192,7 @@ def test_padding_to_stable_shapes_is_exact(  # type: ignore[no-untyped-def]
 
     monkeypatch.setattr(gemm, "linear", recorded)
     got = losses._blocked_lse_sum(a, pool, 0.3, row_w, logw, unit_rows, with_grad=True)
-    logits_shapes = {s for s in shapes if s[1:] == (8, 1_024)}  # rows x dim x pool (1,001 padded to 64s)
+    logits_shapes = {s for s in shapes if s[1:] == (8, 5_056)}  # rows x dim x pool (5,001 padded to 64s)
     assert logits_shapes and all(rows % 16 == 0 for rows, _, _ in logits_shapes)
     assert got[1].shape == a.shape and got[2].shape == pool.shape
     torch.testing.assert_close(got[0], expected[0], rtol=1e-5, atol=0.0)
