@@ -162,7 +162,11 @@ def _blocked_lse_sum(
     unshifted = _unshifted_exp_is_safe(a, pool, t, pool_logw, unit_rows)
     n_rows, n_pool = a.shape[0], pool.shape[0]
     a, pool, row_w, pool_logw = _stable_shapes(a, pool, row_w, pool_logw)
-    scaled = a / t
+    # Logits come out multiplied by the exp's scale (gemm.exp_scale), offsets too.
+    base = gemm.exp_scale(a)
+    scaled = a / (t / base)
+    if pool_logw is not None and base != 1.0:
+        pool_logw = pool_logw * base
     total = a.new_zeros(())
     grad_a = torch.empty_like(a) if with_grad else a.new_empty(0)
     # Accumulated transposed: a^T W reads the block row-major, a quarter faster on
@@ -176,14 +180,14 @@ def _blocked_lse_sum(
         e = slice(s, s + step)
         logits = gemm.linear(scaled[e], pool, pool_logw)  # + log c_k, fused
         if unshifted:
-            weights = logits.exp_()  # in place: the block is reused as exp
+            weights = gemm.exp_(logits)  # in place: the block is reused as exp
             norm = weights.sum(dim=1, keepdim=True)
             lse = norm.log().squeeze(1)
         else:
             shift = logits.amax(dim=1, keepdim=True)
-            weights = logits.sub_(shift).exp_()
+            weights = gemm.exp_(logits.sub_(shift))
             norm = weights.sum(dim=1, keepdim=True)
-            lse = (norm.log() + shift).squeeze(1)
+            lse = (norm.log() + shift / base).squeeze(1)
         total = total + (lse if row_w is None else lse * row_w[e]).sum()
         if with_grad:
             # softmax = weights / norm; d lse_i / d a_i = softmax_i @ pool / t and
@@ -280,10 +284,11 @@ def _blocked_recon(x: Tensor, y: Tensor, t: float, need_x: bool, need_y: bool) -
     grad_x = torch.empty_like(x) if need_x else x.new_empty(0)
     weighted_u = torch.zeros_like(y) if need_y else y.new_empty(0)
     step = rows_per_block(n, x.device)
+    base = gemm.exp_scale(x)
     for s in range(0, n, step):
         e = slice(s, s + step)
         inv = inv_norm[e].unsqueeze(1)
-        weights = gemm.linear(x[e], y).mul_(inv / t).exp_()
+        weights = gemm.exp_(gemm.linear(x[e], y).mul_(inv / (t / base)))
         den = weights.sum(dim=1)
         denominator[e] = den
         if not (need_x or need_y):

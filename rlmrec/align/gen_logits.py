@@ -127,10 +127,11 @@ def _blocked_hidden(
     alpha = torch.empty_like(s) if need_w else h.new_empty(0)
     beta = torch.empty_like(s) if need_w else h.new_empty(0)
     step = rows_per_block(n, h.device)
+    base = gemm.exp_scale(h)
     for start in range(0, n, step):
         e = slice(start, start + step)
         inv = inv_norm[e]
-        weights = gemm.linear(h[e], z, s).mul_((inv / t).unsqueeze(1)).exp_()
+        weights = gemm.exp_(gemm.linear(h[e], z, s).mul_((inv / (t / base)).unsqueeze(1)))
         den = weights.sum(dim=1)
         denominator[e] = den
         if not (need_h or need_w):
