@@ -4,7 +4,8 @@
     python bench/bench_gemm.py [--epochs lightgcn:con lightgcn:gen ...] [--no-write]
 
 Part 1 times the products that dominate Con and Gen at Amazon-book size (the shapes
-the training loop makes), best of several calls, in GFLOP/s. Part 2 (``--epochs``)
+the training loop makes), best of several calls, in GFLOP/s, and the exponentials of
+their logits blocks, each engine's way. Part 2 (``--epochs``)
 trains the named model:variant pairs on Amazon-book and times whole epochs, the two
 engines alternating epoch by epoch (median of 3 each, after one warm-up epoch each).
 Writes the ``bench:gemm`` section of BENCHMARKS.md, so the engine ``auto`` picks on
@@ -78,6 +79,23 @@ def products(repeats: int) -> list[dict[str, Any]]:
     return rows
 
 
+def exponentials(repeats: int) -> dict[str, Any]:
+    """Elements per second of the exponential of one InfoNCE logits block (Amazon's
+    user term), each engine's way (:func:`rlmrec.gemm.exp_`): MKL's ``exp`` or, on
+    oneDNN, ``exp2`` of logits pre-scaled by ``log2(e)``. Each call refills the block
+    first (a copy, about a tenth of the time), since ``exp_`` works in place."""
+    rows, cols = 95, 11_000
+    logits = torch.rand(rows, cols, generator=torch.Generator().manual_seed(0)) * 10 - 5
+    block = torch.empty_like(logits)
+    rate = {}
+    for engine in ("blas", "onednn"):
+        _use(engine)
+        scaled = logits * gemm.exp_scale(logits)
+        rate[engine] = rows * cols / _best(lambda s=scaled: gemm.exp_(block.copy_(s)), repeats * 10) / 1e9
+    print(f"exponentials: blas (exp) {rate['blas']:.2f}, onednn (exp2) {rate['onednn']:.2f} G/s", flush=True)
+    return {"what": "exp", "shape": f"{rows:,} x {cols:,}", **rate}
+
+
 def epochs(pairs: list[str], repeats: int) -> list[dict[str, Any]]:
     data = amazon()
     rows = []
@@ -101,7 +119,9 @@ def epochs(pairs: list[str], repeats: int) -> list[dict[str, Any]]:
     return rows
 
 
-def table(shape_rows: list[dict[str, Any]], epoch_rows: list[dict[str, Any]], auto: str) -> str:
+def table(
+    shape_rows: list[dict[str, Any]], exp_row: dict[str, Any], epoch_rows: list[dict[str, Any]], auto: str
+) -> str:
     lines = [
         "| product | rows x inner x cols | MKL (torch.mm) GFLOP/s | oneDNN GFLOP/s | oneDNN / MKL |",
         "|---|---|---|---|---|",
@@ -109,6 +129,14 @@ def table(shape_rows: list[dict[str, Any]], epoch_rows: list[dict[str, Any]], au
     for r in shape_rows:
         ratio = r["onednn"] / r["blas"]
         lines.append(f"| {r['what']} | {r['shape']} | {r['blas']:.0f} | {r['onednn']:.0f} | {ratio:.2f} |")
+    lines += [
+        "",
+        "| exponentials of one InfoNCE logits block | rows x cols | MKL engine: `exp`, G/s "
+        "| oneDNN engine: `exp2` of pre-scaled logits, G/s | ratio |",
+        "|---|---|---|---|---|",
+        f"| Con: users' block | {exp_row['shape']} | {exp_row['blas']:.2f} | {exp_row['onednn']:.2f} "
+        f"| {exp_row['onednn'] / exp_row['blas']:.2f} |",
+    ]
     if epoch_rows:
         lines += ["", "| model | variant | s/epoch, MKL | s/epoch, oneDNN | change |", "|---|---|---|---|---|"]
         for r in epoch_rows:
@@ -137,10 +165,12 @@ def main() -> None:
     gemm.engine.cache_clear()
     auto = gemm.engine()
     shape_rows = products(args.repeats)
+    exp_row = exponentials(args.repeats)
     epoch_rows = epochs(args.epochs, 3)
     if saved is not None:
         os.environ[gemm.ENV] = saved
-    publish("gemm", shape_rows + epoch_rows, table(shape_rows, epoch_rows, auto), not args.no_write)
+    text = table(shape_rows, exp_row, epoch_rows, auto)
+    publish("gemm", [*shape_rows, exp_row, *epoch_rows], text, not args.no_write)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The GEMM engine of the hot loops (rlmrec/gemm.py): both engines compute the same
-products, the choice follows RLMREC_GEMM and the CPU, FLOP counts do not depend on it,
-and the fused profile MLP matches autograd's."""
+products and exponentials, the choice follows RLMREC_GEMM and the CPU, FLOP counts do
+not depend on it, and the fused profile MLP matches autograd's."""
 
 from __future__ import annotations
 
