@@ -1,15 +1,16 @@
 """The CPU GEMM engines side by side (:mod:`rlmrec.gemm`): MKL through ``torch.mm``
 (``RLMREC_GEMM=blas``) against oneDNN (``onednn``), in one process, interleaved.
 
-    python bench/bench_gemm.py [--epochs lightgcn:con lightgcn:gen ...] [--no-write]
+    python bench/bench_gemm.py [--epochs lightgcn:con ...] [--exp-epochs sgl:base ...] [--no-write]
 
 Part 1 times the products that dominate Con and Gen at Amazon-book size (the shapes
 the training loop makes), best of several calls, in GFLOP/s, and the exponentials of
-their logits blocks, each engine's way. Part 2 (``--epochs``)
-trains the named model:variant pairs on Amazon-book and times whole epochs, the two
-engines alternating epoch by epoch (median of 3 each, after one warm-up epoch each).
-Writes the ``bench:gemm`` section of BENCHMARKS.md, so the engine ``auto`` picks on
-this machine's CPU can be checked against a measurement.
+their logits blocks, each engine's way. Part 2 (``--epochs``) trains the named
+model:variant pairs on Amazon-book and times whole epochs, the two engines alternating
+epoch by epoch (median of 3 each, after one warm-up epoch each). Part 3
+(``--exp-epochs``) does the same on oneDNN for its exponentials alone: MKL's ``exp``
+against ``exp2``. Writes the ``bench:gemm`` section of BENCHMARKS.md, so the engine
+``auto`` picks on this machine's CPU can be checked against a measurement.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import argparse
 import os
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import torch
@@ -119,8 +121,48 @@ def epochs(pairs: list[str], repeats: int) -> list[dict[str, Any]]:
     return rows
 
 
+@contextmanager
+def _exp_as_mkl() -> Iterator[None]:
+    """The oneDNN engine with MKL's ``exp`` (scale 1) instead of ``exp2``: the products
+    stay the same, so an epoch A/B isolates the exponentials."""
+    saved = gemm.exp_scale, gemm.exp_
+    gemm.exp_scale, gemm.exp_ = (lambda like: 1.0), (lambda x: x.exp_())
+    try:
+        yield
+    finally:
+        gemm.exp_scale, gemm.exp_ = saved
+
+
+def exp_epochs(pairs: list[str], repeats: int) -> list[dict[str, Any]]:
+    """Whole epochs on oneDNN, MKL's ``exp`` against ``exp2``, alternating epoch by epoch."""
+    data = amazon()
+    _use("onednn")
+    rows = []
+    for pair in pairs:
+        model, variant = pair.split(":")
+        trainer = Trainer(resolve_config(model, variant, "amazon", device="cpu"), data)
+        seconds: dict[str, list[float]] = {"exp": [], "exp2": []}
+        for step in range(repeats + 1):  # the first round is a warm-up
+            for kind, times in seconds.items():
+                with _exp_as_mkl() if kind == "exp" else nullcontext():
+                    tick = time.perf_counter()
+                    trainer.train_epoch()
+                    if step:
+                        times.append(time.perf_counter() - tick)
+        medians = {k: statistics.median(t) for k, t in seconds.items()}
+        row = {"model": model, "variant": variant, "kind": "exp", **medians}
+        row["all"] = seconds
+        rows.append(row)
+        print(f"{pair}: exp {row['exp']:.2f} s, exp2 {row['exp2']:.2f} s", flush=True)
+    return rows
+
+
 def table(
-    shape_rows: list[dict[str, Any]], exp_row: dict[str, Any], epoch_rows: list[dict[str, Any]], auto: str
+    shape_rows: list[dict[str, Any]],
+    exp_row: dict[str, Any],
+    epoch_rows: list[dict[str, Any]],
+    exp_epoch_rows: list[dict[str, Any]],
+    auto: str,
 ) -> str:
     lines = [
         "| product | rows x inner x cols | MKL (torch.mm) GFLOP/s | oneDNN GFLOP/s | oneDNN / MKL |",
@@ -142,6 +184,15 @@ def table(
         for r in epoch_rows:
             change = (r["onednn"] / r["blas"] - 1) * 100
             lines.append(f"| {r['model']} | {r['variant']} | {r['blas']:.2f} | {r['onednn']:.2f} | {change:+.0f}% |")
+    if exp_epoch_rows:
+        lines += [
+            "",
+            "| model | variant | s/epoch, oneDNN with MKL's `exp` | s/epoch, oneDNN with `exp2` | change |",
+            "|---|---|---|---|---|",
+        ]
+        for r in exp_epoch_rows:
+            change = (r["exp2"] / r["exp"] - 1) * 100
+            lines.append(f"| {r['model']} | {r['variant']} | {r['exp']:.2f} | {r['exp2']:.2f} | {change:+.0f}% |")
     lines += [
         "",
         f"Machine: {machine()}; `RLMREC_GEMM=auto` picks {auto} here. Products: best of the timed calls; "
@@ -154,6 +205,9 @@ def table(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", nargs="*", default=[], metavar="MODEL:VARIANT", help="also time whole epochs")
+    parser.add_argument(
+        "--exp-epochs", nargs="*", default=[], metavar="MODEL:VARIANT", help="also time epochs with exp against exp2"
+    )
     parser.add_argument("--repeats", type=int, default=10, help="timed calls per product and engine")
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = parser.parse_args()
@@ -167,10 +221,11 @@ def main() -> None:
     shape_rows = products(args.repeats)
     exp_row = exponentials(args.repeats)
     epoch_rows = epochs(args.epochs, 3)
+    exp_epoch_rows = exp_epochs(args.exp_epochs, 3)
     if saved is not None:
         os.environ[gemm.ENV] = saved
-    text = table(shape_rows, exp_row, epoch_rows, auto)
-    publish("gemm", [*shape_rows, exp_row, *epoch_rows], text, not args.no_write)
+    text = table(shape_rows, exp_row, epoch_rows, exp_epoch_rows, auto)
+    publish("gemm", [*shape_rows, exp_row, *epoch_rows, *exp_epoch_rows], text, not args.no_write)
 
 
 if __name__ == "__main__":
