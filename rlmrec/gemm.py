@@ -19,9 +19,9 @@ the order of the sums differs, so results agree to float rounding. On other devi
 these are plain ``torch`` calls.
 
 The exponentials of those loops (InfoNCE's and the reconstruction contrast's logits)
-follow the engine too. ``torch.exp`` on CPU calls MKL's vector math, which on AMD is no
-faster than scalar code (2.1-2.3 G/s at two threads on the Zen 4 EPYC, whatever the
-instruction set), while ``torch.exp2`` runs PyTorch's own vectorized kernel (5.7 G/s).
+follow the engine too. ``torch.exp`` on CPU calls MKL's vector math, slow on AMD (1.4-2.1
+G/s at two threads on the Zen 4 EPYC, ``bench/bench_gemm.py``), while ``torch.exp2`` runs
+PyTorch's own vectorized kernel (4.4-5.0 G/s on the same block).
 So on oneDNN, logits are formed already multiplied by ``log2(e)`` (folded into the
 scale the callers apply anyway) and exponentiated with ``exp2``: the same value to
 float rounding. :func:`exp_scale` and :func:`exp_` are that pair.
