@@ -43,8 +43,8 @@ from torch import Tensor
 from rlmrec.errors import ConfigError
 
 ENV = "RLMREC_GEMM"
-_LOG2E = 1.0 / math.log(2.0)
 ENGINES = ("auto", "onednn", "blas")
+_LOG2E = math.log2(math.e)
 
 
 def _cpu_vendor(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
