@@ -16,9 +16,9 @@ from rich.table import Table
 from rich.text import Text
 
 from rlmrec.errors import RLMRecError
-from rlmrec.report.present import status_label
+from rlmrec.report.present import NO_WORKER_HINT, status_label
 from rlmrec.store import STATUSES, RunInfo, Store
-from rlmrec.store.placement import waits_for
+from rlmrec.store.placement import NO_WORKER
 
 from .common import (
     STATUS_STYLE,
@@ -66,7 +66,7 @@ def ls(
         limit=last,
         lean=not json_,
     )
-    waits = _waits(store, runs)
+    waits = store.queued_waits(runs)
     if json_:
         typer.echo(json.dumps([{**_listing(run), "waits_for": waits.get(run.id)} for run in runs]))
         return
@@ -75,15 +75,6 @@ def ls(
         console.print("no runs" + (" match" if statuses or model or variant or dataset or group else " yet"))
         return
     render_runs(runs, console, waits)
-
-
-def _waits(store: Store, runs: list[RunInfo]) -> dict[int, str]:
-    """Queued runs no live worker can take, and what they wait for (a GPU worker)."""
-    asking = [run for run in runs if run.requested_device and run.requested_device.startswith("cuda")]
-    if not asking:  # the common case: no need to ask for the workers
-        return {}
-    slots = [slot for worker in store.workers() for slot in worker.slots]
-    return {run.id: why for run in asking if (why := waits_for(run.requested_device, slots))}
 
 
 _COLUMNS = [  # (header, right-aligned)
@@ -117,7 +108,7 @@ def render_runs(runs: list[RunInfo], console: Console, waits: dict[int, str] | N
             run.variant,
             run.dataset,
             str(run.seed),
-            _status_label(run, (waits or {}).get(run.id)),
+            status_label(run, (waits or {}).get(run.id)),
             "" if run.epoch is None else str(run.epoch),
             metric(run.best_valid),
             metric(run.test_value),
@@ -148,12 +139,8 @@ def render_runs(runs: list[RunInfo], console: Console, waits: dict[int, str] | N
     tally = "  ".join(f"{n} {s}" for s, n in counts.items())
     console.file.write("\n".join(out) + "\n")
     console.print(Text(tally, style="dim"))
-
-
-def _status_label(run: RunInfo, waits_for: str | None) -> str:
-    if waits_for:
-        return f"{run.status} (needs {waits_for})"
-    return run.status + (" (stopping)" if run.cancel_requested and run.status == "running" else "")
+    if NO_WORKER in (waits or {}).values():
+        console.print(Text(NO_WORKER_HINT, style="dim"))
 
 
 def _listing(run: RunInfo) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from rlmrec.errors import RLMRecError
-from rlmrec.store import Store
+from rlmrec.store import RunInfo, Store
 
 from .runs import RunsLoaded, RunsScreen
 
@@ -41,6 +41,8 @@ class RLMRecApp(App[None]):
         self.now = clock
         self.sub_title = store.url
         self._token: tuple[Any, ...] | None = None
+        self._runs: list[RunInfo] = []
+        self._waits: dict[int, str] = {}
         self.runs_screen = RunsScreen()
 
     def on_mount(self) -> None:
@@ -54,17 +56,20 @@ class RLMRecApp(App[None]):
     def poll(self) -> None:
         try:
             token = self.store.change_token()
-            if token == self._token:
-                return
-            runs = self.store.runs(lean=True)
+            runs = self._runs if token == self._token else self.store.runs(lean=True)
+            # Workers come and go without touching a run: asked every poll, but only
+            # while some run waits to be claimed.
+            waits = self.store.queued_waits(runs)
         except RLMRecError as error:
             self.call_from_thread(self.notify, str(error), severity="error", markup=False)
             return
-        self._token = token
-        self.post_message(RunsLoaded(runs))
+        if token == self._token and waits == self._waits:
+            return
+        self._token, self._runs, self._waits = token, runs, waits
+        self.post_message(RunsLoaded(runs, waits))
 
     def on_runs_loaded(self, message: RunsLoaded) -> None:
-        self.runs_screen.show_runs(message.runs)
+        self.runs_screen.show_runs(message.runs, message.waits)
         for screen in self.screen_stack:
             refresh = getattr(screen, "store_changed", None)
             if refresh is not None:

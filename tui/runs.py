@@ -19,6 +19,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from rlmrec.errors import RLMRecError
 from rlmrec.report import present
 from rlmrec.store import RunInfo, Store
+from rlmrec.store.placement import NO_WORKER
 
 from .model import SORT_KEYS, Query, arrange, page, time_left
 
@@ -27,9 +28,12 @@ COLUMNS = ("", "id", "status", "model", "variant", "dataset", "seed", "epoch", "
 
 
 class RunsLoaded(Message):
-    def __init__(self, runs: list[RunInfo]) -> None:
+    """The store's runs, and why the claimable ones wait (``Store.queued_waits``)."""
+
+    def __init__(self, runs: list[RunInfo], waits: dict[int, str] | None = None) -> None:
         super().__init__()
         self.runs = runs
+        self.waits = waits or {}
 
 
 class RunsScreen(Screen[None]):
@@ -60,6 +64,7 @@ class RunsScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.runs: list[RunInfo] = []
+        self.waits: dict[int, str] = {}
         self.shown: list[RunInfo] = []
         self.query_text = ""
         self.sort_column = "id"
@@ -93,8 +98,9 @@ class RunsScreen(Screen[None]):
     def store(self) -> Store:
         return self.app.store  # type: ignore[attr-defined]
 
-    def show_runs(self, runs: list[RunInfo]) -> None:
+    def show_runs(self, runs: list[RunInfo], waits: dict[int, str] | None = None) -> None:
         self.runs = runs
+        self.waits = waits or {}
         # Not composed yet (on_mount shows them), or being torn down as the app exits.
         with contextlib.suppress(NoMatches):
             self.refresh_table()
@@ -111,7 +117,7 @@ class RunsScreen(Screen[None]):
         now = self.app.now()  # type: ignore[attr-defined]
         rows = []
         for run in self.shown:
-            status = run.status + (" (stopping)" if run.cancel_requested and run.status == "running" else "")
+            status = present.status_label(run, self.waits.get(run.id))
             rows.append((
                 "●" if run.id in self.marked else "",
                 str(run.id),
@@ -151,8 +157,10 @@ class RunsScreen(Screen[None]):
         pages = f"  page {self.page_number + 1}/{self.pages} ([ ])" if self.pages > 1 else ""
         marked = f"  {len(self.marked)} marked" if self.marked else ""
         grouped = "  grouped by submission" if self.grouped else ""
+        hint = f"\n[yellow]{escape(present.NO_WORKER_HINT)}[/]" if NO_WORKER in self.waits.values() else ""
         self.query_one("#summary", Static).update(
             f"{tally}   [dim]{len(arranged)} shown, sort {self.sort_column} {arrow}{grouped}{extra}{pages}{marked}[/]"
+            + hint
         )
 
     def selected_id(self) -> int | None:

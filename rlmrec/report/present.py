@@ -27,7 +27,15 @@ STATUS_STYLE = {
 MAIN_LOSS_TERMS = ("bpr", "rec")
 
 
-def status_label(run: RunInfo) -> str:
+# Shown under the runs while claimable ones wait for any worker at all (placement.NO_WORKER).
+NO_WORKER_HINT = "no worker is running: start one with `rlmrec worker` (or on a cluster, `rlmrec slurm submit`)"
+
+
+def status_label(run: RunInfo, waits_for: str | None = None) -> str:
+    """The status as ``ls`` and the dashboard show it; ``waits_for``: what a queued run
+    waits for (``Store.queued_waits``), shown as ``queued (needs a GPU worker)``."""
+    if waits_for:
+        return f"{run.status} (needs {waits_for})"
     return run.status + (" (stopping)" if run.cancel_requested and run.status == "running" else "")
 
 

@@ -1,7 +1,7 @@
 """A worker claims only runs its slots can execute: a run that asks for a GPU waits for
 a GPU slot (and one pinned to ``cuda:N`` for that GPU) instead of failing on a CPU
 worker; ``--until-empty`` does not wait forever for runs it cannot take; ``ls`` says
-why a run waits."""
+why a run waits, including that no worker is running at all."""
 
 from __future__ import annotations
 
@@ -90,6 +90,21 @@ def test_ls_says_why_a_run_waits(cli: Invoke, store: Store) -> None:
     store.register_worker("h:2:0", "h", 2, ["cuda:0"])
     rows = {line.split()[0]: line for line in cli("ls", "--db", store.url).stdout.splitlines()[1:6]}
     assert "needs" not in rows["1"] and "queued (needs a worker on cuda:1)" in rows["4"]
+
+
+def test_ls_says_when_no_worker_is_running(cli: Invoke, store: Store) -> None:
+    store.cancel([3])  # a queued run cancelled: it waits for nothing
+    out = cli("ls", "--db", store.url).stdout
+    rows = {line.split()[0]: line for line in out.splitlines()[1:6]}
+    assert all("(needs a worker)" in rows[str(i)] for i in (1, 2, 4, 5)), out
+    assert rows["3"].split()[5:] == ["cancelled"], rows["3"]
+    assert "no worker is running: start one with `rlmrec worker`" in out
+    listing = {r["id"]: r["waits_for"] for r in json.loads(cli("ls", "--db", store.url, "--json").stdout)}
+    assert listing == {1: "a worker", 2: "a worker", 3: None, 4: "a worker", 5: "a worker"}
+    store.register_worker("h:1:0", "h", 1, ["cpu"])
+    out = cli("ls", "--db", store.url).stdout
+    assert "no worker is running" not in out and "(needs a worker)" not in out
+    assert "queued (needs a GPU worker)" in out
 
 
 def test_queue_cuda_then_a_cpu_worker_leaves_it_queued(cli: Invoke) -> None:

@@ -58,6 +58,26 @@ async def test_runs_table_lists_every_run_with_status_and_metrics(dash: Dash) ->
         assert "2 succeeded" in summary and "1 running" in summary and "1 queued" in summary
 
 
+async def test_a_queued_run_says_when_no_worker_is_running(dash: Dash) -> None:
+    store, ids = dash
+    app = make_app(store)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await until(pilot, lambda: len(table_ids(app)) == 5)
+        assert cell(app, ids["queued"], "status") == "queued"
+
+        def summary() -> str:
+            return str(app.runs_screen.query_one("#summary", Static).render())
+
+        assert "no worker is running" not in summary()
+        store.worker_beat("host:1:0", "stopped")  # no run changes: the poll still sees it
+        await until(pilot, lambda: cell(app, ids["queued"], "status") == "queued (needs a worker)")
+        assert "no worker is running: start one with `rlmrec worker`" in summary()
+        assert cell(app, ids["done_a"], "status") == "succeeded"
+        store.register_worker("host:2:0", "host", 2, ["cpu"])
+        await until(pilot, lambda: cell(app, ids["queued"], "status") == "queued")
+        assert "no worker is running" not in summary()
+
+
 async def test_filter_sort_group_and_escape(dash: Dash) -> None:
     store, ids = dash
     app = make_app(store)
