@@ -36,7 +36,7 @@ from rlmrec.data.layout import (
     resolve_data_root,
     writable_folder,
 )
-from rlmrec.errors import DataError, RLMRecError
+from rlmrec.errors import ConfigError, DataError, RLMRecError
 
 from .common import JsonOption, table_console
 
@@ -377,6 +377,9 @@ def embed(
     api_key_env: Annotated[
         str, typer.Option(help="With --base-url: the environment variable that holds the key")
     ] = "OPENAI_API_KEY",
+    concurrency: Annotated[
+        int | None, typer.Option(help="With --base-url: requests in flight (default 4)", show_default=False)
+    ] = None,
     data_root: DataRootOption = None,
 ) -> None:
     """Encode a dataset's user and item profiles into usr_emb_np.pkl / itm_emb_np.pkl.
@@ -385,6 +388,8 @@ def embed(
     server with --base-url (batched, retried, cached in the dataset's llm_cache.sqlite).
     Each file is replaced atomically; the previous one is kept as <name>.prev.
     """
+    if concurrency is not None and not base_url:
+        raise ConfigError("--concurrency applies to a server (--base-url); a local model runs in --batch-size batches")
     name, folder = find_dataset(dataset, data_root)
     writable_folder(folder)
     if base_url:
@@ -394,7 +399,8 @@ def embed(
         with _progress(f"embedding {name}", bytes_=False) as update:
             done = embed_folder_api(
                 folder, base_url=base_url, model=model or DEFAULT_API_MODEL, api_key_env=api_key_env,
-                batch_size=batch_size, normalize=normalize, progress=update,
+                batch_size=batch_size, concurrency=4 if concurrency is None else concurrency, normalize=normalize,
+                progress=update,
             )  # fmt: skip
     else:
         from rlmrec.data.embed import embed_folder  # NumPy, SciPy; torch only with the model

@@ -103,6 +103,7 @@ class FakeLLM:
         # JSON modes accepted ("json_schema", "json_object+schema", "json_object"); None: all.
         self.formats: set[str] | None = None
         self.refusal_status = 400  # llama-cpp-python answers 500
+        self.only_completion_tokens = False  # refuse max_tokens, as OpenAI's reasoning models do
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -141,6 +142,13 @@ class FakeLLM:
                     fake.release.wait(20)
                 if fake.status_all is not None:
                     return self._send(*fake.status_all)
+                if fake.only_completion_tokens and "max_tokens" in body:
+                    message = (
+                        "Unsupported parameter: 'max_tokens' is not supported with this model."
+                        " Use 'max_completion_tokens' instead."
+                    )
+                    error = {"message": message, "param": "max_tokens", "code": "unsupported_parameter"}
+                    return self._send(400, {"error": error})
                 fmt = body.get("response_format")
                 if fmt is not None and fake.formats is not None:
                     mode = fmt["type"] + ("+schema" if "schema" in fmt else "")

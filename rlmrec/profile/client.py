@@ -119,6 +119,12 @@ def _format_refused(error: openai.APIStatusError) -> bool:
     return error.status_code == 500 and "response_format" in text
 
 
+def _wants_completion_tokens(error: openai.APIStatusError) -> bool:
+    """The server refuses ``max_tokens`` and names its successor (OpenAI's reasoning
+    models: "Unsupported parameter: 'max_tokens' ... Use 'max_completion_tokens'")."""
+    return error.status_code in (400, 422) and "max_completion_tokens" in f"{error.message} {error.body}"
+
+
 def _cause(error: BaseException) -> str:
     cause = error.__cause__ or error.__context__
     return str(cause).splitlines()[0][:200] if cause is not None and str(cause) else type(error).__name__
@@ -153,6 +159,9 @@ class Server:
         self.backoff_s = backoff_s
         self.max_wait_s = max_wait_s
         self.json_mode = JSON_MODES[0]  # stepped down each time the server refuses one
+        # The answer cap's name: max_tokens is what every compatible server takes; OpenAI's
+        # newer models take only max_completion_tokens, and say so (then it switches).
+        self.token_param = "max_tokens"
         self.counters = Counters()
         self._paused_until = 0.0
 
@@ -251,21 +260,28 @@ class Server:
         mode = self.json_mode
         if schema is None and mode in JSON_MODES[:2]:
             mode = "json_object"
+        param = self.token_param
 
         async def send() -> Any:
             fmt = response_format(mode, schema)
             request: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": temperature}
-            request["max_tokens"] = max_tokens  # the widest-supported name (not max_completion_tokens)
+            request[param] = max_tokens
             if fmt is not None:
                 request["response_format"] = fmt
             # Any: the client's overloads are typed per model family; these are plain dicts.
             create: Any = self._client.chat.completions.create
             return await create(**request)
 
+        def final(error: openai.APIStatusError) -> bool:
+            return (mode != "none" and _format_refused(error)) or _wants_completion_tokens(error)
+
         try:
-            response = await self._call(send, final=lambda error: mode != "none" and _format_refused(error))
+            response = await self._call(send, final=final)
         except openai.APIStatusError as error:
             detail = f"{_detail(error)} {error.message}".lower()
+            if param == "max_tokens" and _wants_completion_tokens(error):
+                self.token_param = "max_completion_tokens"  # for every request from now on
+                return await self.chat(messages, temperature=temperature, max_tokens=max_tokens, schema=schema)
             if mode != "none" and _format_refused(error):
                 # This server refuses that JSON mode: the next one down, from now on (other
                 # requests in flight may have stepped down already).

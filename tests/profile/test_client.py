@@ -136,6 +136,17 @@ def test_a_prompt_over_the_servers_context(cli, llm, dataset: Path, one_line_err
     one_line_error(result, "over the model's context", "lower --max-prompt-tokens")
 
 
+def test_a_server_that_takes_only_max_completion_tokens(cli, llm, dataset: Path) -> None:
+    llm.only_completion_tokens = True
+    result = cli("profile", "shop", "--base-url", llm.url, "--model", "fake-model", "--max-tokens", "300")
+    assert result.exit_code == 0, result.output
+    sent = [r["body"] for r in llm.chat_requests()]
+    refused = [b for b in sent if "max_tokens" in b]
+    assert 1 <= len(refused) <= 4  # those already in flight when the first refusal came back
+    answered = [b for b in sent if "max_tokens" not in b]
+    assert len(answered) == N_USERS + N_ITEMS and all(b["max_completion_tokens"] == 300 for b in answered)
+
+
 def test_a_prompt_that_cannot_fit_max_prompt_tokens(cli, llm, dataset: Path, one_line_error) -> None:
     result = cli(*_one_item(llm, "--max-prompt-tokens", "100"))
     one_line_error(result, "the prompt for item 0 needs about", "--max-prompt-tokens 100")

@@ -4,6 +4,8 @@ server, batched, retried, and cached (a rerun sends nothing)."""
 from __future__ import annotations
 
 import pickle
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -74,3 +76,30 @@ def test_embed_api_errors_are_one_line(cli, llm, dataset: Path, closed_port: str
     # The paper's model is the default; this server does not list it.
     one_line_error(cli("embed", "shop", "--base-url", llm.url), "unknown model 'text-embedding-ada-002'")
     assert not (dataset / "usr_emb_np.pkl").exists()
+
+
+def test_concurrency_bounds_the_requests_in_flight(cli, llm, dataset: Path, monkeypatch, one_line_error) -> None:
+    _profiles(dataset, N_USERS, "user")
+    _profiles(dataset, N_ITEMS, "item")
+    real = llm.server.RequestHandlerClass._embeddings
+    state = {"now": 0, "peak": 0}
+    lock = threading.Lock()
+
+    def slow(handler, body) -> None:  # each request takes a while, so overlaps show
+        with lock:
+            state["now"] += 1
+            state["peak"] = max(state["peak"], state["now"])
+        time.sleep(0.2)
+        with lock:
+            state["now"] -= 1
+        real(handler, body)
+
+    monkeypatch.setattr(llm.server.RequestHandlerClass, "_embeddings", slow)
+    args = ["embed", "shop", "--base-url", llm.url, "--model", "fake-embed", "--batch-size", "2"]
+    assert cli(*args, "--concurrency", "3").exit_code == 0  # 7 requests of 2 texts
+    assert state["peak"] == 3
+    state["peak"] = 0
+    (dataset / CACHE_FILE).unlink()
+    assert cli(*args, "--concurrency", "1").exit_code == 0
+    assert state["peak"] == 1
+    one_line_error(cli("embed", "shop", "--concurrency", "2"), "--concurrency applies to a server (--base-url)")
