@@ -53,7 +53,26 @@ def _usage_errors() -> tuple[type[Exception], ...]:
 _USAGE_ERRORS = _usage_errors()
 
 
-class OneLineErrors(TyperGroup):
+def reflow(doc: str) -> str:
+    """``doc`` with the line breaks inside each paragraph joined. Typer's Rich help
+    prints a docstring's own line breaks and then wraps at the terminal's width, which
+    leaves ragged lines; joined, each paragraph wraps once. (No command docstring here
+    holds a list or an indented block: ``tests/test_help_text.py`` would see it.)"""
+    return "\n\n".join(" ".join(line.strip() for line in p.splitlines()) for p in doc.strip().split("\n\n"))
+
+
+class HelpGroup(TyperGroup):
+    """A command group whose commands' help texts are reflowed (:func:`reflow`)."""
+
+    # Any: the context and command types are those of the click that Typer vendors.
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None and command.help:
+            command.help = reflow(command.help)
+        return command
+
+
+class OneLineErrors(HelpGroup):
     """Every mistake as one line and exit status 1: the library's errors
     (:class:`RLMRecError`: bad input, files, configs, the store), raised from any
     command, and usage mistakes (a value that does not parse, a missing argument, an

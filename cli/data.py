@@ -38,7 +38,7 @@ from rlmrec.data.layout import (
 )
 from rlmrec.errors import ConfigError, DataError, RLMRecError
 
-from .common import JsonOption, table_console
+from .common import HelpGroup, JsonOption, table_console
 
 if TYPE_CHECKING:
     from rlmrec.data.inspection import EntityView, Kind, Summary
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 data_app = typer.Typer(
     name="data",
+    cls=HelpGroup,  # reflowed help texts
     help="Datasets: fetch the published ones, import your own, list, inspect and validate them.",
     no_args_is_help=True,
 )

@@ -41,8 +41,10 @@ def report(
     out: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout")] = None,
     db: DbOption = None,
 ) -> None:
-    """The paper's table from finished runs: backbone x (Base, Con, Gen, Improvement)
-    rows, dataset x metric columns, mean ± std over seeds, significance against Base."""
+    """The paper's table from finished runs, mean ± std over seeds.
+
+    Backbone x (Base, Con, Gen, Improvement) rows, dataset x metric columns, and the
+    significance of each variant against Base."""
     from rlmrec.report.build import build
     from rlmrec.report.render import FORMATS, render
 
@@ -66,8 +68,9 @@ def compare(
     db: DbOption = None,
     json_: JsonOption = False,
 ) -> None:
-    """B against A: test metric deltas with a paired per-user Wilcoxon test, the
-    config keys that differ, and the epochs each took to its best."""
+    """Run B against run A: test metric deltas, with a paired per-user Wilcoxon test.
+
+    Also the config keys that differ, and the epochs each took to its best."""
     from rlmrec.report.compare import compare as compare_runs
 
     store = open_store(db, existing=True)

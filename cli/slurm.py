@@ -15,10 +15,11 @@ from rlmrec.slurm.jobs import status as job_status
 from rlmrec.slurm.jobs import submit as submit_jobs
 from rlmrec.slurm.script import SubmitOptions
 
-from .common import ArtifactsOption, DbOption, JsonOption, open_store, table_console, when
+from .common import ArtifactsOption, DbOption, HelpGroup, JsonOption, open_store, table_console, when
 
 slurm_app = typer.Typer(
     name="slurm",
+    cls=HelpGroup,  # reflowed help texts
     help="Workers as Slurm jobs: submit a job array of workers, follow it, cancel it.",
     no_args_is_help=True,
 )
