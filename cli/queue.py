@@ -79,4 +79,5 @@ def _announce(ids: list[int], group: str, *, json_: bool) -> None:
         f"queued {len(ids)} run(s): ids {span}, group [bold]{escape(group)}[/bold]\n"
         f"[dim]start a worker: rlmrec worker --until-empty   watch: rlmrec ls, rlmrec logs ID -f[/dim]",
         highlight=False,
+        soft_wrap=True,  # a command to copy stays on one line, whatever the width
     )

@@ -67,6 +67,7 @@ def worker(
         threads=threads,
     )
     console = Console(stderr=True, highlight=False)
+    console.soft_wrap = not console.is_terminal  # a log file (Slurm's, nohup's) gets whole lines
 
     def say(message: str) -> None:  # messages carry user text (paths, run errors): never markup
         console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {escape(message)}")
