@@ -122,6 +122,7 @@ def test_queue_repeated_seed_and_a_grid_but_list_values_do_not_expand(lite: Stor
     args = ["lightgcn", "base", "demo", "--seed", "7", "--seed", "9", "--set", "topk=5,20"]
     text = ok("queue", *args, "--group", "g7", "--db", lite.url, "--data-root", tmp_path).stdout
     assert "queued 2 run(s): ids 1-2, group g7" in text  # topk is a list setting: one value, not a grid axis
+    assert "watch: rlmrec ls, rlmrec logs ID -f" in text  # one line to copy, even past 80 columns
     two = queue(lite, tmp_path, *args, "--set", "lr=1e-3,2e-3")
     assert len(two["ids"]) == 4  # the lr grid doubles the runs
     runs = lite.runs(ids=two["ids"], with_config=True)
