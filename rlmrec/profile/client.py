@@ -288,6 +288,11 @@ class Server:
                 if JSON_MODES.index(self.json_mode) <= JSON_MODES.index(mode):
                     self.json_mode = JSON_MODES[JSON_MODES.index(mode) + 1]
                 return await self.chat(messages, temperature=temperature, max_tokens=max_tokens, schema=schema)
+            if error.status_code in (400, 422) and "temperature" in detail and "unsupported" in detail:
+                raise LLMError(
+                    f"{self.base_url}: the model refuses temperature {temperature:g} ({self.redact(_detail(error))}); "
+                    "pass the value it names with --temperature"
+                ) from None
             if error.status_code in (400, 413, 422) and any(word in detail for word in _CONTEXT_WORDS):
                 raise LLMError(
                     f"{self.base_url}: the prompt is over the model's context ({self.redact(_detail(error))}); "

@@ -147,6 +147,17 @@ def test_a_server_that_takes_only_max_completion_tokens(cli, llm, dataset: Path)
     assert len(answered) == N_USERS + N_ITEMS and all(b["max_completion_tokens"] == 300 for b in answered)
 
 
+def test_a_model_that_takes_only_its_default_temperature(cli, llm, dataset: Path, one_line_error) -> None:
+    message = (
+        "Unsupported value: 'temperature' does not support 0.2 with this model."
+        " Only the default (1) value is supported."
+    )
+    llm.status_all = (400, {"error": {"message": message, "param": "temperature", "code": "unsupported_value"}})
+    result = cli(*_one_item(llm))
+    one_line_error(result, "the model refuses temperature 0.2", "pass the value it names with --temperature")
+    assert len(llm.chat_requests()) == 1  # not retried
+
+
 def test_a_prompt_that_cannot_fit_max_prompt_tokens(cli, llm, dataset: Path, one_line_error) -> None:
     result = cli(*_one_item(llm, "--max-prompt-tokens", "100"))
     one_line_error(result, "the prompt for item 0 needs about", "--max-prompt-tokens 100")
