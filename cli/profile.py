@@ -7,7 +7,9 @@ raw with control characters removed: never interpreted.
 
 from __future__ import annotations
 
+import math
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,11 +37,23 @@ def _printable(text: str) -> str:
     return _CONTROL.sub("?", text)
 
 
+def _stats(s: Snapshot) -> str:
+    rate = s.counters.requests / s.elapsed if s.elapsed > 0 else 0.0
+    cost = f"  {_usd(s.cost)}" if s.cost is not None else ""
+    return (
+        f"{s.failed} failed  {rate:.1f} req/s  {s.counters.tokens_in:,} in / {s.counters.tokens_out:,} out tokens{cost}"
+    )
+
+
 @contextmanager
-def _progress() -> Iterator[Callable[[Snapshot], None]]:
-    """One bar per pass on stderr (a terminal only): done/total, failed, requests per
-    second, tokens in/out and the cost so far."""
-    console = Console(stderr=True, highlight=False)
+def _progress(log_every: float) -> Iterator[Callable[[Snapshot], None]]:
+    """One bar per pass on stderr: done/total, failed, requests per second, tokens
+    in/out and the cost so far. Without a terminal (nohup, a Slurm job, a pipe): a
+    plain line per pass every ``log_every`` seconds and when the pass ends."""
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    if not console.is_terminal:
+        yield _log_lines(console, log_every)
+        return
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -47,23 +61,38 @@ def _progress() -> Iterator[Callable[[Snapshot], None]]:
         TextColumn("{task.fields[stats]}"),
         TimeElapsedColumn(),
         console=console,
-        disable=not console.is_terminal,
     )
     tasks: dict[str, TaskID] = {}
 
     def update(s: Snapshot) -> None:
         if s.phase not in tasks:
             tasks[s.phase] = bar.add_task(f"{s.phase}s", total=s.total, stats="")
-        rate = s.counters.requests / s.elapsed if s.elapsed > 0 else 0.0
-        cost = f"  {_usd(s.cost)}" if s.cost is not None else ""
-        stats = (
-            f"{s.failed} failed  {rate:.1f} req/s  "
-            f"{s.counters.tokens_in:,} in / {s.counters.tokens_out:,} out tokens{cost}"
-        )
-        bar.update(tasks[s.phase], completed=s.done + s.failed, total=s.total, stats=stats)
+        bar.update(tasks[s.phase], completed=s.done + s.failed, total=s.total, stats=_stats(s))
 
     with bar:
         yield update
+
+
+def _log_lines(console: Console, every_s: float) -> Callable[[Snapshot], None]:
+    # Per pass: when it last said a line, or its start (inf: it said its last). A pass
+    # that ends, or fails, within every_s says one line, or none.
+    said: dict[str, float] = {}
+
+    def update(s: Snapshot) -> None:
+        finished = s.done + s.failed >= s.total
+        now = time.monotonic()
+        last = said.setdefault(s.phase, now)
+        if last == math.inf or (not finished and now - last < every_s):
+            return
+        said[s.phase] = math.inf if finished else now
+        share = f"{(s.done + s.failed) / s.total:.0%}" if s.total else "100%"
+        console.print(
+            f"{time.strftime('%H:%M:%S')} {s.phase}s: {s.done + s.failed:,} of {s.total:,} ({share})  {_stats(s)}"
+            f"  {duration(s.elapsed)}",
+            markup=False,
+        )
+
+    return update
 
 
 def _pass_line(p: Pass) -> str:
@@ -186,6 +215,9 @@ def profile(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for one answer")] = 120.0,
     temperature: Annotated[float, typer.Option(help="Sampling temperature")] = 0.2,
     max_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens")] = 512,
+    log_every: Annotated[
+        float, typer.Option(help="Without a terminal (a log file): seconds between progress lines", min=0)
+    ] = 30.0,
     max_prompt_tokens: Annotated[
         int, typer.Option(help="Longest prompt (estimated tokens); reviews are cut first, then descriptions")
     ] = 3000,
@@ -224,7 +256,7 @@ def profile(
     try:
         _name, folder = find_dataset(dataset, data_root)
         writable_folder(folder)
-        with _progress() as update:
+        with _progress(log_every) as update:
             outcome = profile_folder(folder, settings, progress=update)
     except KeyboardInterrupt:
         Console(stderr=True).print("interrupted: every answer received so far is stored; run again to continue")
