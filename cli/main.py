@@ -28,7 +28,7 @@ from . import runs as runs_cmd
 from . import slurm as slurm_cmd
 from . import workers as workers_cmd
 from .common import ArtifactsOption, DbOption, OneLineErrors, open_store
-from .progress import RunProgress, metrics_table
+from .progress import RunLog, RunProgress, metrics_table
 
 app = typer.Typer(
     name="rlmrec",
@@ -123,8 +123,13 @@ def run(
     warnings = _crowded_cpu(experiment.config.train.device, used)
     for message in warnings:
         console.print(f"[bold yellow]warning:[/bold yellow] {escape(message)}", highlight=False, soft_wrap=True)
-    # With --json, stdout is for the JSON alone; the live display goes to a terminal only.
-    display = RunProgress(console) if console.is_terminal or not json_ else None
+    # A live display on a terminal, plain lines in a log; with --json and no terminal,
+    # nothing (stdout is for the JSON alone, and stderr may be the same pipe).
+    display: RunProgress | RunLog | None = None
+    if console.is_terminal:
+        display = RunProgress(console)
+    elif not json_:
+        display = RunLog(console)
     listeners = [display] if display else []
     with display or contextlib.nullcontext():
         if store is None:
@@ -132,7 +137,7 @@ def run(
         else:
             run_id, result = experiment.run_recorded(store, listeners, warnings)
             where = escape(store.url)
-            console.print(f"[dim]recorded as run {run_id} in {where} (rlmrec show {run_id})[/dim]")
+            console.print(f"[dim]recorded as run {run_id} in {where} (rlmrec show {run_id})[/dim]", soft_wrap=True)
     if json_:
         typer.echo(json.dumps(result.summary()))
         return
@@ -144,7 +149,8 @@ def run(
     out_console.print(
         f"{result.epochs_run} epochs in {result.seconds:.1f}s "
         f"({timing['train_s_per_epoch']:.3f}s/epoch, {timing['eval_s_per_pass']:.3f}s/validation)"
-        + (f"; artifacts in {result.out_dir}" if result.out_dir else "")
+        + (f"; artifacts in {escape(str(result.out_dir))}" if result.out_dir else ""),
+        soft_wrap=True,  # a path to copy stays whole
     )
 
 

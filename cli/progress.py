@@ -1,7 +1,9 @@
-"""A Rich live display of a training run, fed by the trainer's events."""
+"""What ``rlmrec run`` shows while it trains, fed by the trainer's events: a Rich live
+display on a terminal, plain timestamped lines elsewhere (a log file, a pipe)."""
 
 from __future__ import annotations
 
+import time
 from types import TracebackType
 
 from rich.console import Console, Group
@@ -40,8 +42,6 @@ class RunProgress:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.live.stop()
-        if not self.live.console.is_terminal:
-            self.live.console.line()  # a redirected display ends without a newline
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunStarted):
@@ -50,29 +50,71 @@ class RunProgress:
             self.bar.update(
                 self.task, total=cfg["epochs"], description=escape(f"{cfg['model']}/{cfg['variant']} {cfg['dataset']}")
             )
-            threads = f" ({event.cpu_threads})" if event.cpu_threads else ""
-            self.live.console.print(
-                f"[dim]{event.n_users:,} users, {event.n_items:,} items, {event.n_train:,} train interactions, "
-                f"{event.n_batches} batches/epoch, {event.n_params:,} parameters, "
-                f"device {event.device}{threads}, sparse {event.sparse_backend}[/dim]"
-            )
+            self.live.console.print(Text(_setting(event), style="dim"))
         elif isinstance(event, EpochEnded):
             self.bar.update(self.task, completed=event.epoch + 1)
-            terms = "  ".join(f"{name} {value:.4f}" for name, value in event.losses.items())
-            self.losses.plain = f"  loss  {terms}  ({event.seconds:.2f} s/epoch)"
+            self.losses.plain = f"  loss  {_losses(event)}"
         elif isinstance(event, Evaluated):
             arrow = "up" if event.improved else "  "
-            self.best.plain = (
-                f"  valid {self.selection} {event.metrics[self.selection]:.4f} {arrow}  "
-                f"best {event.best_value:.4f} at epoch {event.best_epoch}  patience left {event.patience_left}"
-            )
+            self.best.plain = f"  valid {self.selection} {event.metrics[self.selection]:.4f} {arrow}  {_best(event)}"
         elif isinstance(event, RunFinished):
             self.bar.update(self.task, total=event.epochs_run, completed=event.epochs_run)
 
 
+class RunLog:
+    """The same figures as :class:`RunProgress` as plain lines, for a console that is no
+    terminal (``nohup``, a Slurm job, a pipe), where a live display would show nothing
+    until the end: the start, then a line per validation with the last epoch's losses."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.selection = "recall@20"
+        self.losses = ""
+
+    def __enter__(self) -> RunLog:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+    def _say(self, text: str) -> None:
+        self.console.print(f"{time.strftime('%H:%M:%S')} {text}", markup=False, highlight=False, soft_wrap=True)
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            cfg = event.config
+            self.selection = f"recall@{cfg['topk'][-1]}"
+            self._say(f"{cfg['model']}/{cfg['variant']} on {cfg['dataset']}, seed {cfg['seed']}: {_setting(event)}")
+        elif isinstance(event, EpochEnded):
+            self.losses = _losses(event)
+        elif isinstance(event, Evaluated):
+            value = event.metrics[self.selection]
+            self._say(f"epoch {event.epoch}: {self.losses}; valid {self.selection} {value:.4f}, {_best(event)}")
+
+
+def _setting(event: RunStarted) -> str:
+    threads = f" ({event.cpu_threads})" if event.cpu_threads else ""
+    return (
+        f"{event.n_users:,} users, {event.n_items:,} items, {event.n_train:,} train interactions, "
+        f"{event.n_batches} batches/epoch, {event.n_params:,} parameters, "
+        f"device {event.device}{threads}, sparse {event.sparse_backend}"
+    )
+
+
+def _losses(event: EpochEnded) -> str:
+    terms = "  ".join(f"{name} {value:.4f}" for name, value in event.losses.items())
+    return f"{terms}  ({event.seconds:.2f} s/epoch)"
+
+
+def _best(event: Evaluated) -> str:
+    return f"best {event.best_value:.4f} at epoch {event.best_epoch}  patience left {event.patience_left}"
+
+
 def metrics_table(test: dict[str, float], valid: dict[str, float], title: str) -> Table:
     """Recall and NDCG at each K, test and (best-epoch) validation side by side."""
-    table = Table(title=Text(title))  # the title holds the dataset name: never markup
+    # The title holds the dataset name: never markup. As wide as the title, which would
+    # otherwise wrap to the columns' width.
+    table = Table(title=Text(title), min_width=len(title) + 2)
     table.add_column("metric")
     table.add_column("test", justify="right")
     table.add_column("valid (best epoch)", justify="right")

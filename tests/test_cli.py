@@ -36,6 +36,20 @@ def test_run_json_prints_one_object_with_config_and_test_metrics(runner: CliRunn
     assert (out / "result.json").is_file() and (out / "best.pt").is_file()
 
 
+def test_run_without_a_terminal_logs_a_line_per_validation(runner: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "a folder whose name is long enough to pass eighty columns on its own, at least"
+    args = ["run", "lightgcn", "base", "demo", "--max-epochs", "7", "--no-record", "--out", str(out),
+            "--data-root", str(tmp_path), "--device", "cpu"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.strip().splitlines()
+    assert re.fullmatch(r"\d\d:\d\d:\d\d lightgcn/base on demo, seed 2023: 2,000 users, .* sparse torch", lines[0])
+    logged = [line for line in lines if re.fullmatch(r"\d\d:\d\d:\d\d epoch \d+: bpr .*", line)]
+    assert [line.split()[2] for line in logged] == ["0:", "3:", "6:"]  # test_step 3: every validation
+    assert all("valid recall@20 0." in line and "patience left" in line for line in logged)
+    assert f"artifacts in {out}" in result.stdout  # whole, though wider than 80 columns
+
+
 def test_run_set_and_flags_are_reflected_in_the_config(runner: CliRunner, tmp_path: Path) -> None:
     args = ["run", "gccf", "gene", "demo", "--max-epochs", "2", "--set", "test_step=1", "--set", "patience=7",
             "--set", "mask_ratio=0.2", "--seed", "5", "--json", "--out", str(tmp_path / "o"),
