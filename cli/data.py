@@ -7,6 +7,7 @@ inside the commands that need them.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,7 +39,7 @@ from rlmrec.data.layout import (
 )
 from rlmrec.errors import ConfigError, DataError, RLMRecError
 
-from .common import HelpGroup, JsonOption, table_console
+from .common import HelpGroup, JsonOption, duration, table_console
 
 if TYPE_CHECKING:
     from rlmrec.data.inspection import EntityView, Kind, Summary
@@ -68,20 +69,21 @@ def _err() -> Console:
     return Console(stderr=True, highlight=False)
 
 
+LOG_EVERY_S = 30.0  # without a terminal: seconds between progress lines
+
+
 @contextmanager
 def _progress(description: str, *, bytes_: bool) -> Iterator[Callable[[int, int | None], None]]:
-    """A progress bar on stderr when it is a terminal (never in pipes or logs); yields
-    the callback the library reports to."""
+    """A progress bar on stderr when it is a terminal; in a log or a pipe, a plain line
+    every :data:`LOG_EVERY_S` seconds and one at the end. Yields the callback the
+    library reports to."""
     console = _err()
+    if not console.is_terminal:
+        yield _log_lines(console, description, bytes_)
+        return
     columns = [DownloadColumn(), TransferSpeedColumn()] if bytes_ else [MofNCompleteColumn(), TextColumn("texts")]
     bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        *columns,
-        TimeRemainingColumn(),
-        console=console,
-        disable=not console.is_terminal,
-        transient=True,
+        TextColumn("{task.description}"), BarColumn(), *columns, TimeRemainingColumn(), console=console, transient=True
     )
     task = bar.add_task(description, total=None)
 
@@ -90,6 +92,31 @@ def _progress(description: str, *, bytes_: bool) -> Iterator[Callable[[int, int 
 
     with bar:
         yield update
+
+
+def _log_lines(console: Console, description: str, bytes_: bool) -> Callable[[int, int | None], None]:
+    started = last = time.monotonic()
+    ended = False
+
+    def amount(n: int) -> str:
+        return f"{n / 1e6:,.1f} MB" if bytes_ else f"{n:,}"
+
+    def update(done: int, total: int | None) -> None:
+        nonlocal last, ended
+        now = time.monotonic()
+        finished = total is not None and done >= total
+        if ended or (not finished and now - last < LOG_EVERY_S):
+            return
+        last, ended = now, finished
+        of = f" of {amount(total)} ({done / total:.0%})" if total else ""
+        what = "" if bytes_ else " texts"
+        console.print(
+            f"{time.strftime('%H:%M:%S')} {description}: {amount(done)}{of}{what}, {duration(now - started)}",
+            markup=False,
+            soft_wrap=True,
+        )
+
+    return update
 
 
 # ---------------------------------------------------------------------- ls

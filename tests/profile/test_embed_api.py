@@ -103,3 +103,20 @@ def test_concurrency_bounds_the_requests_in_flight(cli, llm, dataset: Path, monk
     assert cli(*args, "--concurrency", "1").exit_code == 0
     assert state["peak"] == 1
     one_line_error(cli("embed", "shop", "--concurrency", "2"), "--concurrency applies to a server (--base-url)")
+
+
+def test_without_a_terminal_progress_comes_as_log_lines(cli, llm, dataset: Path, monkeypatch) -> None:
+    from rlmrec.cli import data as data_cli
+
+    _profiles(dataset, N_USERS, "user")
+    _profiles(dataset, N_ITEMS, "item")
+    args = ["embed", "shop", "--base-url", llm.url, "--model", "fake-embed", "--batch-size", "4", "--concurrency", "1"]
+    result = cli(*args)  # the default interval: a run this short says only its last line
+    assert result.exit_code == 0, result.output
+    said = [line for line in result.stderr.splitlines() if " embedding shop: " in line]
+    assert len(said) == 1 and said[0].split(" embedding shop: ")[1].startswith("14 of 14 (100%) texts, ")
+    monkeypatch.setattr(data_cli, "LOG_EVERY_S", 0.0)
+    (dataset / CACHE_FILE).unlink()
+    result = cli(*args)
+    counts = [line.split(" embedding shop: ")[1].split(" of ")[0] for line in result.stderr.splitlines()]
+    assert counts == ["0", "4", "8", "12", "14"]  # the cache's empty start, then each batch of 4
