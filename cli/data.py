@@ -74,9 +74,8 @@ LOG_EVERY_S = 30.0  # without a terminal: seconds between progress lines
 
 @contextmanager
 def _progress(description: str, *, bytes_: bool) -> Iterator[Callable[[int, int | None], None]]:
-    """A progress bar on stderr when it is a terminal; in a log or a pipe, a plain line
-    every :data:`LOG_EVERY_S` seconds and one at the end. Yields the callback the
-    library reports to."""
+    """A progress bar on stderr when it is a terminal; in a log or a pipe, plain lines
+    (:func:`_log_lines`). Yields the callback the library reports to."""
     console = _err()
     if not console.is_terminal:
         yield _log_lines(console, description, bytes_)
@@ -95,19 +94,22 @@ def _progress(description: str, *, bytes_: bool) -> Iterator[Callable[[int, int 
 
 
 def _log_lines(console: Console, description: str, bytes_: bool) -> Callable[[int, int | None], None]:
+    """A line every LOG_EVERY_S seconds, and at the end if any came before: a log shows
+    a long run alive and finished, while a short one stays quiet (its result line says it)."""
     started = last = time.monotonic()
-    ended = False
+    said = ended = False
 
     def amount(n: int) -> str:
         return f"{n / 1e6:,.1f} MB" if bytes_ else f"{n:,}"
 
     def update(done: int, total: int | None) -> None:
-        nonlocal last, ended
+        nonlocal last, said, ended
         now = time.monotonic()
         finished = total is not None and done >= total
-        if ended or (not finished and now - last < LOG_EVERY_S):
+        if ended or not (now - last >= LOG_EVERY_S or (finished and said)):
+            ended = ended or finished
             return
-        last, ended = now, finished
+        last, said, ended = now, True, finished
         of = f" of {amount(total)} ({done / total:.0%})" if total else ""
         what = "" if bytes_ else " texts"
         console.print(

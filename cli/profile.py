@@ -49,7 +49,7 @@ def _stats(s: Snapshot) -> str:
 def _progress(log_every: float) -> Iterator[Callable[[Snapshot], None]]:
     """One bar per pass on stderr: done/total, failed, requests per second, tokens
     in/out and the cost so far. Without a terminal (nohup, a Slurm job, a pipe): a
-    plain line per pass every ``log_every`` seconds and when the pass ends."""
+    plain line per pass every ``log_every`` seconds (:func:`_log_lines`)."""
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     if not console.is_terminal:
         yield _log_lines(console, log_every)
@@ -74,17 +74,21 @@ def _progress(log_every: float) -> Iterator[Callable[[Snapshot], None]]:
 
 
 def _log_lines(console: Console, every_s: float) -> Callable[[Snapshot], None]:
-    # Per pass: when it last said a line, or its start (inf: it said its last). A pass
-    # that ends, or fails, within every_s says one line, or none.
-    said: dict[str, float] = {}
+    """Per pass, a line every ``every_s`` seconds, and at its end if any came before: a
+    log shows a long pass alive and finished; a short one leaves it to the summary."""
+    last: dict[str, float] = {}  # per pass: its start or its last line (inf: it ended)
+    said: set[str] = set()  # the passes that have said a line
 
     def update(s: Snapshot) -> None:
         finished = s.done + s.failed >= s.total
         now = time.monotonic()
-        last = said.setdefault(s.phase, now)
-        if last == math.inf or (not finished and now - last < every_s):
+        since = now - last.setdefault(s.phase, now)
+        if last[s.phase] == math.inf or not (since >= every_s or (finished and s.phase in said)):
+            if finished:
+                last[s.phase] = math.inf
             return
-        said[s.phase] = math.inf if finished else now
+        last[s.phase] = math.inf if finished else now
+        said.add(s.phase)
         share = f"{(s.done + s.failed) / s.total:.0%}" if s.total else "100%"
         console.print(
             f"{time.strftime('%H:%M:%S')} {s.phase}s: {s.done + s.failed:,} of {s.total:,} ({share})  {_stats(s)}"
