@@ -7,6 +7,7 @@ import errno
 import importlib
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -51,6 +52,28 @@ def _usage_errors() -> tuple[type[Exception], ...]:
 
 
 _USAGE_ERRORS = _usage_errors()
+
+
+class LogThrottle:
+    """When a progress line is due where there is no terminal (a log file, a pipe):
+    every ``every_s`` seconds, and once at the end if a line came before. A log then
+    shows a long run alive and finished, while a short one leaves it to its result
+    line (and a one-line error stays one line)."""
+
+    def __init__(self, every_s: float) -> None:
+        self.every_s = every_s
+        self.last = time.monotonic()
+        self.said = self.ended = False
+
+    def due(self, finished: bool) -> bool:
+        if self.ended:
+            return False
+        now = time.monotonic()
+        due = now - self.last >= self.every_s or (finished and self.said)
+        if due:
+            self.last, self.said = now, True
+        self.ended = finished
+        return due
 
 
 def reflow(doc: str) -> str:

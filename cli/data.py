@@ -39,7 +39,7 @@ from rlmrec.data.layout import (
 )
 from rlmrec.errors import ConfigError, DataError, RLMRecError
 
-from .common import HelpGroup, JsonOption, duration, table_console
+from .common import HelpGroup, JsonOption, LogThrottle, duration, table_console
 
 if TYPE_CHECKING:
     from rlmrec.data.inspection import EntityView, Kind, Summary
@@ -94,26 +94,20 @@ def _progress(description: str, *, bytes_: bool) -> Iterator[Callable[[int, int 
 
 
 def _log_lines(console: Console, description: str, bytes_: bool) -> Callable[[int, int | None], None]:
-    """A line every LOG_EVERY_S seconds, and at the end if any came before: a log shows
-    a long run alive and finished, while a short one stays quiet (its result line says it)."""
-    started = last = time.monotonic()
-    said = ended = False
+    started = time.monotonic()
+    throttle = LogThrottle(LOG_EVERY_S)
 
     def amount(n: int) -> str:
         return f"{n / 1e6:,.1f} MB" if bytes_ else f"{n:,}"
 
     def update(done: int, total: int | None) -> None:
-        nonlocal last, said, ended
-        now = time.monotonic()
-        finished = total is not None and done >= total
-        if ended or not (now - last >= LOG_EVERY_S or (finished and said)):
-            ended = ended or finished
+        if not throttle.due(total is not None and done >= total):
             return
-        last, said, ended = now, True, finished
         of = f" of {amount(total)} ({done / total:.0%})" if total else ""
         what = "" if bytes_ else " texts"
+        took = duration(time.monotonic() - started)
         console.print(
-            f"{time.strftime('%H:%M:%S')} {description}: {amount(done)}{of}{what}, {duration(now - started)}",
+            f"{time.strftime('%H:%M:%S')} {description}: {amount(done)}{of}{what}, {took}",
             markup=False,
             soft_wrap=True,
         )

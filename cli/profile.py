@@ -7,7 +7,6 @@ raw with control characters removed: never interpreted.
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rlmrec.data.layout import find_dataset, writable_folder
 from rlmrec.errors import LLMError
 
-from .common import duration
+from .common import LogThrottle, duration
 
 if TYPE_CHECKING:
     from rlmrec.profile.generate import Outcome, Pass, Snapshot
@@ -74,21 +73,11 @@ def _progress(log_every: float) -> Iterator[Callable[[Snapshot], None]]:
 
 
 def _log_lines(console: Console, every_s: float) -> Callable[[Snapshot], None]:
-    """Per pass, a line every ``every_s`` seconds, and at its end if any came before: a
-    log shows a long pass alive and finished; a short one leaves it to the summary."""
-    last: dict[str, float] = {}  # per pass: its start or its last line (inf: it ended)
-    said: set[str] = set()  # the passes that have said a line
+    throttles: dict[str, LogThrottle] = {}  # one per pass, from its first snapshot
 
     def update(s: Snapshot) -> None:
-        finished = s.done + s.failed >= s.total
-        now = time.monotonic()
-        since = now - last.setdefault(s.phase, now)
-        if last[s.phase] == math.inf or not (since >= every_s or (finished and s.phase in said)):
-            if finished:
-                last[s.phase] = math.inf
+        if not throttles.setdefault(s.phase, LogThrottle(every_s)).due(s.done + s.failed >= s.total):
             return
-        last[s.phase] = math.inf if finished else now
-        said.add(s.phase)
         share = f"{(s.done + s.failed) / s.total:.0%}" if s.total else "100%"
         console.print(
             f"{time.strftime('%H:%M:%S')} {s.phase}s: {s.done + s.failed:,} of {s.total:,} ({share})  {_stats(s)}"
