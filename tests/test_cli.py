@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from rlmrec.cli.main import app
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 
 @pytest.fixture
@@ -18,12 +18,17 @@ def runner() -> CliRunner:
     return CliRunner()
 
 
+def _demo_run(runner: CliRunner, tmp_path: Path, out: Path, *extra: str) -> Result:
+    """``rlmrec run lightgcn base demo`` on CPU into ``out``, which must succeed."""
+    args = ["run", "lightgcn", "base", "demo", "--out", str(out), "--data-root", str(tmp_path), "--device", "cpu"]
+    result = runner.invoke(app, [*args, *extra])
+    assert result.exit_code == 0, result.output
+    return result
+
+
 def test_run_json_prints_one_object_with_config_and_test_metrics(runner: CliRunner, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    args = ["run", "lightgcn", "base", "demo", "--max-epochs", "3", "--json", "--out", str(out),
-            "--data-root", str(tmp_path), "--device", "cpu"]  # fmt: skip
-    result = runner.invoke(app, args)
-    assert result.exit_code == 0, result.output
+    result = _demo_run(runner, tmp_path, out, "--max-epochs", "3", "--json")
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1
     summary = json.loads(lines[0])
@@ -38,10 +43,7 @@ def test_run_json_prints_one_object_with_config_and_test_metrics(runner: CliRunn
 
 def test_run_without_a_terminal_logs_a_line_per_validation(runner: CliRunner, tmp_path: Path) -> None:
     out = tmp_path / "a folder whose name is long enough to pass eighty columns on its own, at least"
-    args = ["run", "lightgcn", "base", "demo", "--max-epochs", "7", "--no-record", "--out", str(out),
-            "--data-root", str(tmp_path), "--device", "cpu"]  # fmt: skip
-    result = runner.invoke(app, args)
-    assert result.exit_code == 0, result.output
+    result = _demo_run(runner, tmp_path, out, "--max-epochs", "7", "--no-record")
     lines = result.stderr.strip().splitlines()
     assert re.fullmatch(r"\d\d:\d\d:\d\d lightgcn/base on demo, seed 2023: 2,000 users, .* sparse torch", lines[0])
     logged = [line for line in lines if re.fullmatch(r"\d\d:\d\d:\d\d epoch \d+: bpr .*", line)]
