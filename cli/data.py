@@ -404,6 +404,12 @@ def embed(
     concurrency: Annotated[
         int | None, typer.Option(help="With --base-url: requests in flight (default 4)", show_default=False)
     ] = None,
+    dimensions: Annotated[
+        int | None,
+        typer.Option(
+            help="With --base-url: the embedding size to ask for (text-embedding-3 models)", show_default=False
+        ),
+    ] = None,
     data_root: DataRootOption = None,
 ) -> None:
     """Encode a dataset's user and item profiles into usr_emb_np.pkl / itm_emb_np.pkl.
@@ -414,6 +420,8 @@ def embed(
     """
     if concurrency is not None and not base_url:
         raise ConfigError("--concurrency applies to a server (--base-url); a local model runs in --batch-size batches")
+    if dimensions is not None and not base_url:
+        raise ConfigError("--dimensions applies to a server (--base-url); a local model has its own size")
     name, folder = find_dataset(dataset, data_root)
     writable_folder(folder)
     if base_url:
@@ -423,8 +431,8 @@ def embed(
         with _progress(f"embedding {name}", bytes_=False) as update:
             done = embed_folder_api(
                 folder, base_url=base_url, model=model or DEFAULT_API_MODEL, api_key_env=api_key_env,
-                batch_size=batch_size, concurrency=4 if concurrency is None else concurrency, normalize=normalize,
-                progress=update,
+                batch_size=batch_size, concurrency=4 if concurrency is None else concurrency, dimensions=dimensions,
+                normalize=normalize, progress=update,
             )  # fmt: skip
     else:
         from rlmrec.data.embed import embed_folder  # NumPy, SciPy; torch only with the model

@@ -104,6 +104,7 @@ class FakeLLM:
         self.formats: set[str] | None = None
         self.refusal_status = 400  # llama-cpp-python answers 500
         self.only_completion_tokens = False  # refuse max_tokens, as OpenAI's reasoning models do
+        self.honours_dimensions = True  # embeddings of the asked size, as text-embedding-3 models give
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -195,7 +196,8 @@ class FakeLLM:
                 data = []
                 for n, text in enumerate(texts):
                     rng = np.random.default_rng(sum(text.encode()) + len(text))
-                    data.append({"object": "embedding", "index": n, "embedding": rng.standard_normal(8).tolist()})
+                    size = body.get("dimensions", 8) if fake.honours_dimensions else 8
+                    data.append({"object": "embedding", "index": n, "embedding": rng.standard_normal(size).tolist()})
                 self._send(200, {"object": "list", "data": data, "model": body["model"], "usage": {"prompt_tokens": 5}})
 
         class Server(ThreadingHTTPServer):

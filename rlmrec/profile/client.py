@@ -309,12 +309,14 @@ class Server:
         cut_off = choice is not None and choice.finish_reason == "length"
         return Reply(text, cut_off, tokens_in, tokens_out)
 
-    async def embed(self, texts: list[str]) -> list[list[float]]:
-        """Embeddings of ``texts``, in order."""
+    async def embed(self, texts: list[str], dimensions: int | None = None) -> list[list[float]]:
+        """Embeddings of ``texts``, in order; ``dimensions``: the size to ask for (OpenAI's
+        text-embedding-3 models shorten theirs), sent only when given."""
+        extra: dict[str, Any] = {} if dimensions is None else {"dimensions": dimensions}
 
         async def send() -> Any:
             # Floats, not the client's base64 default: not every compatible server has base64.
-            return await self._client.embeddings.create(model=self.model, input=texts, encoding_format="float")
+            return await self._client.embeddings.create(model=self.model, input=texts, encoding_format="float", **extra)
 
         try:
             response = await self._call(send)

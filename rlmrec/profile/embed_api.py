@@ -26,16 +26,20 @@ from rlmrec.profile.client import DEFAULT_KEY_ENV, GaveUp, Server
 DEFAULT_API_MODEL = "text-embedding-ada-002"
 
 
-def _key(model: str, text: str) -> str:
-    return request_key({"model": model, "input": text})
+def _key(model: str, text: str, dimensions: int | None = None) -> str:
+    # The size is part of the question only when asked for: keys made before it stay valid.
+    request: dict[str, str | int] = {"model": model, "input": text}
+    if dimensions is not None:
+        request["dimensions"] = dimensions
+    return request_key(request)
 
 
 async def _embed(
     server: Server, cache: Cache, texts: list[str], *, batch_size: int, concurrency: int, force: bool,
-    progress: Progress | None,
+    progress: Progress | None, dimensions: int | None = None,
 ) -> dict[str, np.ndarray]:  # fmt: skip
     """A vector for each distinct text, from the cache or the server."""
-    keys = {t: _key(server.model, t) for t in texts}
+    keys = {t: _key(server.model, t, dimensions) for t in texts}
     found = {} if force else cache.get_vectors(keys.values(), server.model)
     vectors = {t: found[k] for t, k in keys.items() if k in found}
     todo = [t for t in keys if t not in vectors]
@@ -52,9 +56,14 @@ async def _embed(
     async def work(queue: Iterator[list[str]]) -> None:
         for batch in queue:  # shared by every worker: each batch is sent once
             try:
-                rows = await server.embed(batch)
+                rows = await server.embed(batch, dimensions=dimensions)
             except GaveUp as error:
                 raise LLMError(f"{server.base_url} (embeddings): {error}") from None
+            if dimensions is not None and any(len(r) != dimensions for r in rows):
+                raise LLMError(
+                    f"{server.base_url} (embeddings): asked for {dimensions} dimensions, got {len(rows[0])}; "
+                    "this server or model ignores --dimensions"
+                )
             got = {t: np.asarray(r, dtype=np.float32) for t, r in zip(batch, rows, strict=True)}
             cache.put_vectors(server.model, {keys[t]: v for t, v in got.items()})
             vectors.update(got)
@@ -93,6 +102,7 @@ def embed_folder_api(
     api_key_env: str = DEFAULT_KEY_ENV,
     batch_size: int = 64,
     concurrency: int = 4,
+    dimensions: int | None = None,
     normalize: bool = True,
     force: bool = False,
     timeout_s: float = 120.0,
@@ -101,8 +111,8 @@ def embed_folder_api(
     progress: Progress | None = None,
 ) -> Embedded:
     """Encode the profiles of ``folder`` through the server and write its embedding files."""
-    if batch_size < 1 or concurrency < 1:
-        raise DataError("--batch-size and --concurrency must be positive")
+    if batch_size < 1 or concurrency < 1 or (dimensions is not None and dimensions < 1):
+        raise DataError("--batch-size, --concurrency and --dimensions must be positive")
     folder = Path(folder)
     users, items = profile_texts(folder)
     started = time.perf_counter()
@@ -116,7 +126,7 @@ def embed_folder_api(
             with Cache(folder / CACHE_FILE) as cache:
                 return await _embed(
                     server, cache, users + items, batch_size=batch_size, concurrency=concurrency, force=force,
-                    progress=progress,
+                    progress=progress, dimensions=dimensions,
                 )  # fmt: skip
         finally:
             await server.close()

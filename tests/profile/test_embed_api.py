@@ -120,3 +120,21 @@ def test_without_a_terminal_progress_comes_as_log_lines(cli, llm, dataset: Path,
     counts = [line.split(" embedding shop: ")[1].split(" of ")[0] for line in result.stderr.splitlines()]
     assert counts == ["0", "4", "8", "12", "14"]  # the cache's empty start, then each batch of 4
     assert "14 of 14 (100%) texts" in result.stderr
+
+
+def test_dimensions_are_asked_for_and_checked(cli, llm, dataset: Path, one_line_error) -> None:
+    _profiles(dataset, N_USERS, "user")
+    _profiles(dataset, N_ITEMS, "item")
+    args = ["embed", "shop", "--base-url", llm.url, "--model", "fake-embed"]
+    assert cli(*args, "--dimensions", "4").exit_code == 0
+    assert {r["body"]["dimensions"] for r in _embeddings(llm)} == {4}
+    ds = load_folder(dataset)
+    assert ds.user_emb is not None and ds.user_emb.shape == (N_USERS, 4)
+    sent = len(_embeddings(llm))
+    assert cli(*args).exit_code == 0  # the full size is another question: asked, not taken from the cache
+    assert len(_embeddings(llm)) > sent and "dimensions" not in _embeddings(llm)[-1]["body"]
+    assert load_folder(dataset).user_emb.shape == (N_USERS, 8)
+    llm.honours_dimensions = False
+    one_line_error(cli(*args, "--dimensions", "2"), "asked for 2 dimensions, got 8", "ignores --dimensions")
+    assert load_folder(dataset).user_emb.shape == (N_USERS, 8)  # the files from before are untouched
+    one_line_error(cli("embed", "shop", "--dimensions", "2"), "--dimensions applies to a server (--base-url)")
