@@ -425,14 +425,14 @@ def embed(
     name, folder = find_dataset(dataset, data_root)
     writable_folder(folder)
     if base_url:
-        from rlmrec.profile.embed_api import DEFAULT_API_MODEL, embed_folder_api
+        from rlmrec.profile.embed_api import DEFAULT_API_MODEL, DEFAULT_CONCURRENCY, embed_folder_api
 
         resolved = base_url
         with _progress(f"embedding {name}", bytes_=False) as update:
             done = embed_folder_api(
                 folder, base_url=base_url, model=model or DEFAULT_API_MODEL, api_key_env=api_key_env,
-                batch_size=batch_size, concurrency=4 if concurrency is None else concurrency, dimensions=dimensions,
-                normalize=normalize, progress=update,
+                batch_size=batch_size, concurrency=DEFAULT_CONCURRENCY if concurrency is None else concurrency,
+                dimensions=dimensions, normalize=normalize, progress=update,
             )  # fmt: skip
     else:
         from rlmrec.data.embed import embed_folder  # NumPy, SciPy; torch only with the model

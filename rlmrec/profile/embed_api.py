@@ -24,6 +24,7 @@ from rlmrec.profile.cache import CACHE_FILE, Cache, request_key
 from rlmrec.profile.client import DEFAULT_KEY_ENV, GaveUp, Server
 
 DEFAULT_API_MODEL = "text-embedding-ada-002"
+DEFAULT_CONCURRENCY = 4  # requests in flight
 
 
 def _key(model: str, text: str, dimensions: int | None = None) -> str:
@@ -101,7 +102,7 @@ def embed_folder_api(
     model: str = DEFAULT_API_MODEL,
     api_key_env: str = DEFAULT_KEY_ENV,
     batch_size: int = 64,
-    concurrency: int = 4,
+    concurrency: int = DEFAULT_CONCURRENCY,
     dimensions: int | None = None,
     normalize: bool = True,
     force: bool = False,

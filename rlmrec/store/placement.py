@@ -45,8 +45,9 @@ def queued_waits(runs: Sequence[RunInfo], slots: Iterable[str]) -> dict[int, str
     """Why each claimable run among ``runs`` (queued, or lost and to be resumed) waits,
     by id (:func:`waits_for`), given the live workers' ``slots``. Others wait for nothing."""
     slots = list(slots)
-    return {run.id: why for run in runs if _claimable(run) and (why := waits_for(run.requested_device, slots))}
+    return {run.id: why for run in runs if claimable(run) and (why := waits_for(run.requested_device, slots))}
 
 
-def _claimable(run: RunInfo) -> bool:
+def claimable(run: RunInfo) -> bool:
+    """Whether a worker may still take ``run``: queued or lost, and not cancelled."""
     return run.status in CLAIMABLE and not run.cancel_requested

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 from rlmrec.errors import StoreError
 from rlmrec.store import engine as eng
 from rlmrec.store.migrations import migrate, pending
-from rlmrec.store.placement import fits_sql, queued_waits
+from rlmrec.store.placement import claimable, fits_sql, queued_waits
 from rlmrec.store.records import EpochInfo, LogInfo, RunInfo, RunSpec, SlurmJobInfo, WorkerInfo
 
 if TYPE_CHECKING:
@@ -655,7 +655,7 @@ class Store:
     def queued_waits(self, runs: Sequence[RunInfo]) -> dict[int, str]:
         """Why each claimable run among ``runs`` waits, by id: for any worker while none
         is live, else for a GPU (or a given one) that no live worker has."""
-        if not any(run.status in CLAIMABLE for run in runs):
+        if not any(claimable(run) for run in runs):
             return {}  # the common case: no need to ask for the workers
         return queued_waits(runs, [slot for worker in self.workers() for slot in worker.slots])
 
